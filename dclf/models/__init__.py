@@ -1,0 +1,83 @@
+"""Model registry: the poster's four classifiers and SGDNet's full quality model.
+
+`create_model(name, num_classes=...)` returns a `Network`; names are the config's `model` field.
+"""
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dclf.models.heads import LinearHead
+from dclf.models.network import Network
+from dclf.models.resnet import ResNet50V1
+from dclf.models.sgdnet import SGDNetQualityHead, SGDNetTrunk
+from dclf.models.vgg import VGG16, VGGHead
+
+
+def _softmax(num_classes, dtype, **_):
+  return Network(features=None, head=LinearHead(num_classes, pool="flatten", dtype=dtype))
+
+
+def _vgg16(freeze):
+  def build(num_classes, dtype, frozen_bn_batch_stats=False, **_):
+    return Network(
+        features=VGG16(num_blocks=4, dtype=dtype),
+        head=VGGHead(num_classes, dtype=dtype),
+        freeze_features=freeze,
+        frozen_bn_batch_stats=frozen_bn_batch_stats,
+    )
+  return build
+
+
+def _sgdnet(num_classes, dtype, bn_epsilon=1e-3, bn_axis_name=None, frozen_bn_batch_stats=False, **_):
+  return Network(
+      features=SGDNetTrunk(bn_epsilon=bn_epsilon, bn_axis_name=bn_axis_name, dtype=dtype),
+      head=LinearHead(num_classes, pool="avg", dtype=dtype),
+      freeze_features=True,
+      frozen_bn_batch_stats=frozen_bn_batch_stats,
+  )
+
+
+def _sgdnet_quality(num_classes=1, dtype=jnp.float32, bn_epsilon=1e-3, bn_axis_name=None, **_):
+  del num_classes  # one quality score
+  return Network(
+      features=SGDNetTrunk(bn_epsilon=bn_epsilon, bn_axis_name=bn_axis_name, dtype=dtype),
+      head=SGDNetQualityHead(dtype=dtype),
+  )
+
+
+CLASSIFIERS: dict[str, Callable[..., Network]] = {
+    "softmax": _softmax,
+    "vgg16_scratch": _vgg16(freeze=False),
+    "vgg16_transfer": _vgg16(freeze=True),
+    "sgdnet": _sgdnet,
+}
+MODELS: dict[str, Callable[..., Network]] = {**CLASSIFIERS, "sgdnet_quality": _sgdnet_quality}
+
+
+def create_model(name: str, *, num_classes: int, dtype: Any = jnp.float32, **kwargs) -> Network:
+  """Builds registered model `name`; unknown names raise ValueError listing the known ones."""
+  if name not in MODELS:
+    raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}")
+  return MODELS[name](num_classes=num_classes, dtype=dtype, **kwargs)
+
+
+def init_shapes(model: Network, image_size: int = 224):
+  """Variables' shapes and dtypes, computed with `jax.eval_shape` (no FLOPs, no memory)."""
+  x = jax.ShapeDtypeStruct((1, image_size, image_size, 3), jnp.float32)
+  return jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros(x.shape, x.dtype), train=False))
+
+
+def count_params(variables, trainable_keys) -> tuple[int, int]:
+  """(total, trainable): total counts every variable, BatchNorm moving statistics included, as
+  Keras' summary does; trainable counts the `params` under `trainable_keys`."""
+  size = lambda tree: sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
+  total = size(variables)
+  trainable = sum(size(variables["params"].get(k, {})) for k in trainable_keys)
+  return total, trainable
+
+
+__all__ = ["CLASSIFIERS", "MODELS", "Network", "ResNet50V1", "VGG16", "SGDNetTrunk", "SGDNetQualityHead",
+           "LinearHead", "VGGHead", "create_model", "init_shapes", "count_params"]
