@@ -17,7 +17,7 @@ def gaussian_taps(xp, radius, k):
 
     sigma = radius / 3; weights beyond ``radius`` are exactly zero, so a kernel with more
     taps than ceil(radius) gives the same blur (the JAX version relies on that). ``xp`` is
-    numpy or jax.numpy; radius must be > 0.
+    numpy or jax.numpy; radius must be >= 1 (below, the kernel is the centre tap).
     """
     radius = xp.asarray(radius, dtype=xp.float32)
     sigma = radius / 3
@@ -56,12 +56,13 @@ def _blur_rows(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 def gaussian_blur(image, *, radius=10.0, seed=0) -> np.ndarray:
     """GaussianFilter(radius): separable blur, rows then columns, rounded to integers after each pass.
 
-    Radius 0 returns the image unchanged (a zero-width kernel is undefined in the jar).
+    Radii below 1 return the image unchanged: the jar's kernel is then the centre tap alone
+    (and 0/0 at radius 0, which the generator never used).
     ``seed`` is accepted for a uniform filter API; the blur is deterministic.
     """
     img = v.check_image(image)
     radius = v.number("radius", radius, minimum=0)
-    if radius == 0:
+    if F32(radius) < 1:
         return img.copy()
     kernel = gaussian_kernel(radius)
     rows = _blur_rows(img, kernel)

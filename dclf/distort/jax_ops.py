@@ -32,12 +32,13 @@ def _kernels(radius, taps: int):
     """Normalised GaussianFilter kernels with 2 taps + 1 weights, one per radius (..., 2taps+1).
 
     Weights beyond floor(radius) are zero, exactly as in the jar's kernel, so any radius up to
-    ``taps`` gets its own blur from one static kernel size. Radius <= 0 gives the identity.
+    ``taps`` gets its own blur from one static kernel size. Radii below 1 give the identity
+    (the centre tap alone, as in the NumPy port).
     """
     radius = jnp.asarray(radius, jnp.float32)[..., None]
-    w = gaussian_taps(jnp, radius, jnp.arange(-taps, taps + 1))
+    w = gaussian_taps(jnp, jnp.maximum(radius, 1), jnp.arange(-taps, taps + 1))
     identity = jnp.zeros(2 * taps + 1, jnp.float32).at[taps].set(1)
-    return jnp.where(radius > 0, w / jnp.sum(w, axis=-1, keepdims=True), identity)
+    return jnp.where(radius >= 1, w / jnp.sum(w, axis=-1, keepdims=True), identity)
 
 
 def _blur_axis(x, kernels, axis: int):
