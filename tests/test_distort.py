@@ -206,6 +206,9 @@ def test_ripple_grows_with_white_borders():
     assert np.all(out[:, 30:50] == 0)
     for wave in ("sawtooth", "triangle", "noise"):
         assert distort.ripple(black, wave_type=wave).shape == (70, 80, 3)
+    img = random_image(50, 60)
+    noisy = distort.ripple(img, wave_type="noise", seed=1)
+    assert not np.array_equal(noisy, distort.ripple(img, wave_type="noise", seed=2))  # Perlin table per seed
 
 
 def test_twirl_radius_zero_means_half_the_short_side():

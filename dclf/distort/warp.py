@@ -28,16 +28,22 @@ def _mod1(x):
     return np.where(r < 0, r + F32(1), r)
 
 
-def _wave(kind: str, x: np.ndarray, seed: int) -> np.ndarray:
-    """RippleFilter's wave shapes of float32 phase x."""
+def _triangle(x):
+    """ImageMath.triangle: 0 -> 1 -> 0 over each unit of x."""
+    r = _mod1(x)
+    return F32(2) * np.where(r < 0.5, r, F32(1) - r)
+
+
+def _wave(kind: str, seed: int):
+    """RippleFilter's wave shape, a function of float32 phase."""
     if kind == "sine":
-        return f32_trig(np.sin, x)
+        return lambda x: f32_trig(np.sin, x)
     if kind == "sawtooth":
-        return _mod1(x)
+        return _mod1
     if kind == "triangle":
-        r = _mod1(x)
-        return F32(2) * np.where(r < 0.5, r, F32(1) - r)
-    return perlin.noise1(x, perlin.tables(seed))
+        return _triangle
+    tables = perlin.tables(seed)
+    return lambda x: perlin.noise1(x, tables)
 
 
 def ripple(
@@ -65,8 +71,9 @@ def ripple(
     px, py = int(ax), int(ay)
     h, w = img.shape[:2]
     x, y = _grid(h + 2 * py, w + 2 * px, -px, -py)
-    sx = x + ax * _wave(wave_type, y / lx, seed)
-    sy = y + ay * _wave(wave_type, x / ly, seed)
+    wave = _wave(wave_type, seed)
+    sx = x + ax * wave(y / lx)
+    sy = y + ay * wave(x / ly)
     return resample(img, sx, sy, ZERO)
 
 
@@ -81,7 +88,9 @@ def twirl(image, *, angle=3.0, centre_x=0.5, centre_y=0.5, radius=250.0, seed=0)
     h, w = img.shape[:2]
     icx = F32(w) * F32(v.number("centre_x", centre_x))
     icy = F32(h) * F32(v.number("centre_y", centre_y))
-    radius = F32(v.number("radius", radius, minimum=0)) or min(icx, icy)
+    radius = F32(v.number("radius", radius, minimum=0))
+    if radius == 0:  # the jar's convention
+        radius = min(icx, icy)
     x, y = _grid(h, w)
     dx, dy = x - icx, y - icy
     d2 = dx * dx + dy * dy
