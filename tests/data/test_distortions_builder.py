@@ -108,3 +108,11 @@ def test_tfds_builder_reads_the_build(folder_build):
     builder = tfds.builder("distortions/blur_noise", data_dir=str(data_dir))
     assert builder.is_prepared() and builder.info.file_format.value == "array_record"
     assert len(tfds.data_source("distortions/blur_noise", data_dir=str(data_dir), split="test")) > 0
+
+
+def test_rebuild_reuses_and_refuses_another_size(folder_build, photo_folder):
+    data_dir, info = folder_build
+    again = _build("distortions/blur_noise", data_dir, photo_folder)
+    assert again.splits["train"].num_examples == info.splits["train"].num_examples
+    with pytest.raises(dclf.data.DataError, match="already built .* with num_sources=66666"):
+        _build("distortions/blur_noise", data_dir, photo_folder, num_sources=5)
