@@ -40,7 +40,8 @@ def _cpu_seconds(who: int) -> float:
 def time_build(name: str, workers: int, num_sources: int | None) -> tuple[int, float, float, float]:
     """(examples, wall s, main-process CPU s, worker CPU s) of one build from scratch."""
     with tempfile.TemporaryDirectory(prefix="dclf_bench_") as data_dir:
-        main_cpu, workers_cpu = _cpu_seconds(resource.RUSAGE_SELF), _cpu_seconds(resource.RUSAGE_CHILDREN)
+        main_cpu = _cpu_seconds(resource.RUSAGE_SELF)
+        workers_cpu = _cpu_seconds(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         info = dclf.data.build(name, data_dir=data_dir, workers=workers, num_sources=num_sources)
         seconds = time.perf_counter() - start

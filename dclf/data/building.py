@@ -98,7 +98,9 @@ def _exclusive(builder):
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise DataError(f"another process is building {builder.info.full_name} in {config_dir}") from None
+            raise DataError(
+                f"another process is building {builder.info.full_name} in {config_dir}"
+            ) from None
         yield
 
 

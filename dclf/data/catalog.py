@@ -16,7 +16,11 @@ BUILDERS: dict[str, type[tfds.core.GeneratorBasedBuilder]] = {
 
 def all_names() -> list[str]:
     """Every 'dataset/config' this package can build."""
-    return [f"{dataset}/{config.name}" for dataset, builder in BUILDERS.items() for config in builder.BUILDER_CONFIGS]
+    return [
+        f"{dataset}/{config.name}"
+        for dataset, builder in BUILDERS.items()
+        for config in builder.BUILDER_CONFIGS
+    ]
 
 
 def parse(name: str) -> tuple[type[tfds.core.GeneratorBasedBuilder], tfds.core.BuilderConfig]:

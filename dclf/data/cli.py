@@ -28,8 +28,13 @@ def _parser() -> argparse.ArgumentParser:
     build = commands.add_parser("build", help="build one dataset (dataset/config)")
     build.error = parser.error
     build.add_argument("name", help=f"one of: {', '.join(catalog.all_names())}")
-    build.add_argument("--data_dir", help="output root (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
-    build.add_argument("--manual_dir", help="source photos / LIVE release (default: <data_dir>/downloads/manual)")
+    build.add_argument(
+        "--data_dir", help="output root (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)"
+    )
+    build.add_argument(
+        "--manual_dir",
+        help="source photos or LIVE release (default: <data_dir>/downloads/manual)",
+    )
     build.add_argument("--num_sources", type=int, help="source photos to use (distortions only)")
     build.add_argument("--workers", type=int, help="worker processes (default: all cores)")
     build.add_argument(

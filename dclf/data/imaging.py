@@ -101,8 +101,9 @@ def pad_to_square_and_resize(rgb: np.ndarray, size: int = CROP_SIZE) -> np.ndarr
     rows_lo, rows_hi, row_weight = _linear_taps(side, size)
     cols_lo, cols_hi, col_weight = _linear_taps(side, size)
     pixels = square.astype(np.float64)
-    rows = pixels[rows_lo] * (1 - row_weight)[:, None, None] + pixels[rows_hi] * row_weight[:, None, None]
-    out = rows[:, cols_lo] * (1 - col_weight)[None, :, None] + rows[:, cols_hi] * col_weight[None, :, None]
+    row_weight, col_weight = row_weight[:, None, None], col_weight[None, :, None]
+    rows = pixels[rows_lo] * (1 - row_weight) + pixels[rows_hi] * row_weight
+    out = rows[:, cols_lo] * (1 - col_weight) + rows[:, cols_hi] * col_weight
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 

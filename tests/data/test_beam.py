@@ -9,8 +9,9 @@ apache_beam = pytest.importorskip(
 )
 
 import dclf.data  # noqa: E402
-from tests.data import fixtures  # noqa: E402
-from tests.data.conftest import assert_same_examples, read_split  # noqa: E402
+
+import _data_fixtures as fixtures  # noqa: E402
+from _data_helpers import assert_same_examples, read_split  # noqa: E402
 
 
 def test_beam_build_equals_local_build(tmp_path, photo_folder):

@@ -10,7 +10,8 @@ import pytest
 import tensorflow_datasets as tfds
 
 import dclf.data
-from tests.data.conftest import REPO_ROOT
+
+from _data_helpers import REPO_ROOT
 
 
 def _cli(*args, **kwargs):

@@ -9,8 +9,9 @@ import tensorflow_datasets as tfds
 
 import dclf.data
 from dclf.data.distortions import recipes
-from tests.data import fixtures
-from tests.data.conftest import assert_same_examples, read_split
+
+import _data_fixtures as fixtures
+from _data_helpers import assert_same_examples, read_split
 
 SPLITS = ("train", "validation", "test")
 

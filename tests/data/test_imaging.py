@@ -3,7 +3,8 @@ import pytest
 from PIL import Image
 
 from dclf.data import imaging
-from tests.data import fixtures
+
+import _data_fixtures as fixtures
 
 
 def test_decode_conversions_and_skips(tmp_path):

@@ -9,7 +9,8 @@ import scipy.io
 
 import dclf.data
 from dclf.data.live_iqa import layout
-from tests.data.conftest import read_split
+
+from _data_helpers import read_split
 
 
 @pytest.mark.parametrize("config", ["blur_noise", "blur_noise_pad_resize"])

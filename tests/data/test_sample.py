@@ -8,7 +8,8 @@ import pytest
 import dclf.data
 from dclf.data import sample_photos
 from dclf.data.distortions import configs
-from tests.data.conftest import read_split
+
+from _data_helpers import read_split
 
 SAMPLE_CONFIGS = [config for config in configs.CONFIGS if config.photos == "sample"]
 

@@ -4,7 +4,8 @@ import pytest
 
 from dclf.data import sources
 from dclf.data.errors import DataError
-from tests.data import fixtures
+
+import _data_fixtures as fixtures
 
 
 def test_folder_listing_is_recursive_sorted_and_by_suffix(photo_folder):

@@ -5,7 +5,8 @@ import sys
 from tensorflow_datasets.core import shuffle
 
 import dclf.data
-from tests.data.conftest import assert_same_examples, read_split
+
+from _data_helpers import assert_same_examples, read_split
 
 
 def test_spilled_build_equals_in_memory_build(tmp_path, monkeypatch, imagenet_dir):

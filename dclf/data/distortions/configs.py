@@ -18,8 +18,9 @@ class DistortionsConfig(tfds.core.BuilderConfig):
     """One dataset variant.
 
     recipe: what each source becomes (see recipes.py). photos: "manual" (ImageNet train tar
-    or a folder in manual_dir) or "sample" (scikit-image's bundled photos). num_sources: source
-    photos used (for "sample": windows), so examples = num_sources x classes. seed: severities,
+    or a folder in manual_dir, split by split_fractions) or "sample" (scikit-image's bundled
+    photos, split by photo). num_sources: source photos used (for "sample": windows), so
+    examples = num_sources x classes. seed: severities,
     noise and sample windows. jpeg_quality: the JPEG round trip every output went through in
     the original (Java ImageIO, quality 0.75); None keeps the filters' exact output.
     """

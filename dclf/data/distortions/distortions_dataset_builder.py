@@ -51,13 +51,15 @@ class Builder(ArrayRecordBuilder):
             "label": tfds.features.ClassLabel(names=config.class_names),
             "distortion": tfds.features.Text(),
             "radius": tfds.features.Scalar(np.float32, doc="Gaussian blur radius (0 if none)"),
-            "amount": tfds.features.Scalar(np.float32, doc="noise amount, 0..255 units (0 if none)"),
-            "density": tfds.features.Scalar(np.float32, doc="fraction of pixels noised (0 if none)"),
+            "amount": tfds.features.Scalar(np.float32, doc="noise amount, 0..255 (0 if none)"),
+            "density": tfds.features.Scalar(np.float32, doc="share of pixels noised (0 if none)"),
             "source_id": tfds.features.Text(doc="the source photo the example was cut from"),
         }
         if config.recipe == "blur_noise_multilabel":
             features["labels"] = tfds.features.Tensor(
-                shape=(len(recipes.MULTILABEL_AXES),), dtype=np.uint8, doc="multi-hot (blur, noise)"
+                shape=(len(recipes.MULTILABEL_AXES),),
+                dtype=np.uint8,
+                doc="multi-hot (blur, noise)",
             )
             features["order"] = tfds.features.Text(doc="application order, e.g. 'noise,blur'")
         return self.dataset_info_from_configs(
@@ -89,18 +91,26 @@ class Builder(ArrayRecordBuilder):
         root = manual.from_download_manager(dl_manager, self.name, MANUAL_INSTRUCTIONS)
         refs = sources.find_sources(root)
         if min(len(refs), self.num_sources) < len(splits.SPLIT_NAMES):
-            raise DataError(f"{self.name}: need at least 3 source photos, found {len(refs)} in {root}")
+            raise DataError(
+                f"{self.name}: need at least 3 source photos, found {len(refs)} in {root}"
+            )
         by_split = splits.split_sources(refs, config.split_fractions, limit=self.num_sources)
         # Read each split in file order: sequential I/O through the ImageNet tar.
-        return {name: sorted(refs, key=lambda r: (r.path, r.offset)) for name, refs in by_split.items()}
+        return {
+            name: sorted(refs, key=lambda ref: (ref.path, ref.offset))
+            for name, refs in by_split.items()
+        }
 
     def _generate_examples(self, refs: Sequence, split: str):
-        job = Job(self.builder_config.recipe, self.builder_config.seed, self.builder_config.jpeg_quality)
+        config = self.builder_config
+        job = Job(config.recipe, config.seed, config.jpeg_quality)
         if self._use_beam:
             return beam_pipeline.examples_transform(refs, job, split)
         return self._generate_locally(refs, job, split)
 
-    def _generate_locally(self, refs: Sequence, job: Job, split: str) -> Iterator[tuple[str, dict]]:
+    def _generate_locally(
+        self, refs: Sequence, job: Job, split: str
+    ) -> Iterator[tuple[str, dict]]:
         outcomes = self._pool.map(
             functools.partial(make_examples, job), refs, desc=f"{self.builder_config.name} {split}"
         )

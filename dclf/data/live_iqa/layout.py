@@ -85,7 +85,10 @@ def list_references(release: Path, expected: set[str]) -> list[LiveImage]:
     names = sorted(path.name for path in folder.glob("*.bmp")) if folder.is_dir() else []
     if set(names) != expected:
         missing = sorted(expected - set(names))
-        raise DataError(f"LIVE: {folder} does not hold the references of refnames_all.mat (missing: {missing})")
+        raise DataError(
+            f"LIVE: {folder} does not hold the references of refnames_all.mat "
+            f"(missing: {missing})"
+        )
     return [LiveImage(f"{REFERENCE_FOLDER}/{name}", "reference", 0.0, 0.0, name) for name in names]
 
 
@@ -130,5 +133,7 @@ def read_info(path: Path) -> dict[str, tuple[str, float]]:
         try:
             entries[image] = (reference, float(parameter))
         except ValueError:
-            raise DataError(f"LIVE: {path}: parameter {parameter!r} of {image} is not a number") from None
+            raise DataError(
+                f"LIVE: {path}: parameter {parameter!r} of {image} is not a number"
+            ) from None
     return entries

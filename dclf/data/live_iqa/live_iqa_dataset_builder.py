@@ -75,7 +75,9 @@ class Builder(ArrayRecordBuilder):
                     "label": tfds.features.ClassLabel(names=BLUR_NOISE_CLASSES),
                     "distortion": tfds.features.Text(),
                     "sigma": tfds.features.Scalar(
-                        np.float32, doc="info.txt parameter: blur std in px (gblur), noise std on 0..1 (wn); 0 for references"
+                        np.float32,
+                        doc="info.txt parameter: blur std in px (gblur), noise std on a 0..1 "
+                        "scale (wn); 0 for references",
                     ),
                     "dmos": tfds.features.Scalar(np.float32, doc="dmos.mat score; 0 for references"),
                     "reference": tfds.features.Text(doc="reference image name, e.g. bikes.bmp"),
