@@ -17,7 +17,7 @@ _CORNERS = ((0, 0), (1, 0), (0, 1), (1, 1))  # nw, ne, sw, se
 
 
 def _corner(planes: np.ndarray, shape, x: np.ndarray, y: np.ndarray, edge: str) -> np.ndarray:
-    """Float32 ARGB at integer (x, y) from (4, H*W) channel planes; off-image as ``edge`` says."""
+    """Float32 RGBA at integer (x, y) from (4, H*W) channel planes; off-image as ``edge`` says."""
     h, w = shape
     px = planes.take(np.clip(y, 0, h - 1) * w + np.clip(x, 0, w - 1), axis=1)
     if edge == ZERO:
