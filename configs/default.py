@@ -21,10 +21,15 @@ def get_config() -> ml_collections.ConfigDict:
   # Data: `synthetic`, or a tfds name registered by dclf.data (e.g. distortions/blur_noise).
   config.dataset = "synthetic"
   config.data_dir = ""  # '' = tfds' default ($TFDS_DATA_DIR or ~/tensorflow_datasets)
+  config.train_split = "train"  # tfds split names; slices work too ("train[:10%]")
+  config.eval_split = "validation"  # evaluated every eval_every_steps and at the end
   config.image_size = 224
   # `raw`: 0..255 RGB as the poster fed every model; `caffe`: BGR minus ImageNet means, what
   # Keras' pretrained VGG16 / ResNet50 and SGDNet expect.
   config.preprocess = "raw"
+  # > 0: train on random crops of this size (fully convolutional models only); evaluation
+  # always sees whole images.
+  config.train_crop_size = 0
   config.data_workers = 2  # grain worker processes decoding examples (0 = in the main process)
   config.class_names = ()  # filled from the dataset and saved with the run
 

@@ -41,8 +41,8 @@ def _tfds(config, splits) -> Dataset:
   return Dataset(config.dataset, tuple(info.features["label"].names), sources)
 
 
-def load(config, splits=("train", "validation")) -> Dataset:
-  """The dataset `config.dataset` with the requested splits."""
+def load(config, splits) -> Dataset:
+  """The dataset `config.dataset` with the requested splits (tfds names, slices allowed)."""
   if config.dataset == "synthetic":
     dataset = _synthetic(config)
     unknown = set(splits) - set(dataset.splits)

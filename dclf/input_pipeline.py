@@ -53,6 +53,23 @@ class SelectKeys(grain.transforms.Map):
     return {k: element[k] for k in self._keys}
 
 
+class RandomCrop(grain.transforms.RandomMap):
+  """A random `size` x `size` window of the image (training only; fully convolutional models).
+
+  The window comes from the record's own generator, so it is the same in every run, process
+  layout and resume.
+  """
+
+  def __init__(self, size: int):
+    self._size = size
+
+  def random_map(self, element, rng: np.random.Generator):
+    image = element["image"]
+    top = rng.integers(image.shape[0] - self._size + 1)
+    left = rng.integers(image.shape[1] - self._size + 1)
+    return {**element, "image": image[top:top + self._size, left:left + self._size]}
+
+
 def _process_shard(drop_remainder: bool):
   return grain.sharding.ShardOptions(jax.process_index(), jax.process_count(), drop_remainder=drop_remainder)
 
@@ -80,10 +97,12 @@ class GlobalBatchSampler:
     return self._repr
 
 
-def train_loader(source, *, global_batch_size: int, seed: int, workers: int, keys=MODEL_KEYS) -> grain.DataLoader:
-  """Endless batches of this process's share of each global batch."""
+def train_loader(source, *, global_batch_size: int, seed: int, workers: int, crop_size: int = 0,
+                 keys=MODEL_KEYS) -> grain.DataLoader:
+  """Endless batches of this process's share of each global batch (random crops if `crop_size`)."""
   sampler = GlobalBatchSampler(len(source), global_batch_size, seed)
-  ops = [SelectKeys(keys), grain.transforms.Batch(global_batch_size // jax.process_count(), drop_remainder=True)]
+  ops = [SelectKeys(keys)] + ([RandomCrop(crop_size)] if crop_size else [])
+  ops.append(grain.transforms.Batch(global_batch_size // jax.process_count(), drop_remainder=True))
   return grain.DataLoader(data_source=source, sampler=sampler, operations=ops, worker_count=workers,
                           shard_options=grain.sharding.NoSharding())
 

@@ -83,6 +83,18 @@ def initial_state(config, num_classes: int | None = None) -> TrainState:
   return state
 
 
+def _check_fully_convolutional(config, num_classes: int) -> None:
+  """Training on crops and evaluating on whole images needs parameters that do not depend on
+  the input size (a global-average-pool head, not a flatten)."""
+  if not 0 < config.train_crop_size <= config.image_size:
+    raise UsageError(f"train_crop_size {config.train_crop_size} must be in 1..image_size ({config.image_size})")
+  model = build_model(config, num_classes)
+  shapes = lambda size: jax.tree.map(lambda x: x.shape, models.init_shapes(model, size))
+  if shapes(config.train_crop_size) != shapes(config.image_size):
+    raise UsageError(f"model {config.model} needs whole {config.image_size}x{config.image_size} inputs; "
+                     "train_crop_size works with fully convolutional models (small_cnn, sgdnet)")
+
+
 def _prepare_workdir(workdir) -> Path:
   workdir = Path(workdir)
   try:
@@ -138,6 +150,7 @@ def _summary(config, step, train_metrics, eval_metrics, counts, images_per_sec, 
       "eval_loss": eval_metrics.get("loss"),
       "eval_accuracy": eval_metrics.get("accuracy"),
       "eval_examples": eval_metrics.get("examples"),
+      "eval_split": config.eval_split,
       "params_total": counts[0],
       "params_trainable": counts[1],
       "images_per_sec": images_per_sec,
@@ -165,11 +178,13 @@ def train_and_evaluate(config, workdir) -> dict:
   validate(config)
   workdir = _prepare_workdir(workdir)
   par = parallel.create(config.parallelism)
-  data = datasets.load(config, splits=("train", "validation"))
+  data = datasets.load(config, splits=(config.train_split, config.eval_split))
   config = config.copy_and_resolve_references()
   with config.unlocked():
     config.class_names = list(data.class_names)
 
+  if config.train_crop_size:
+    _check_fully_convolutional(config, len(data.class_names))
   state = initial_state(config, len(data.class_names))
   counts = models.count_params(state.variables(), state.trainable_keys)
   if jax.process_index() == 0:
@@ -191,7 +206,7 @@ def train_and_evaluate(config, workdir) -> dict:
       log.info("the checkpoint holds no data position for %d process(es): the data order starts afresh",
                jax.process_count())
 
-  train_source = data.splits["train"]
+  train_source = data.splits[config.train_split]
   steps_per_epoch = max(len(train_source) // config.batch_size, 1)
   num_steps = config.num_train_steps if config.num_train_steps > 0 else config.num_epochs * steps_per_epoch
   dtype = compute_dtype(config)
@@ -202,7 +217,7 @@ def train_and_evaluate(config, workdir) -> dict:
   start_step = int(state.step)
   device_state = par.put_state(state)
   loader = input_pipeline.train_loader(train_source, global_batch_size=config.batch_size, seed=config.seed,
-                                       workers=config.data_workers)
+                                       workers=config.data_workers, crop_size=config.train_crop_size)
   batches = input_pipeline.TrainBatches(loader, par.put_batch, len(par.devices), data_state)
   rng = jax.random.key(config.seed)
 
@@ -243,17 +258,17 @@ def train_and_evaluate(config, workdir) -> dict:
         save(step)
       if config.eval_every_steps > 0 and step % config.eval_every_steps == 0 and step != num_steps:
         eval_start = time.perf_counter()
-        eval_metrics = evaluate(par, eval_fn, device_state, data.splits["validation"], config)
-        writer.write(step, eval_metrics, "validation")
-        log.info("step %d  validation accuracy %.4f", step, eval_metrics["accuracy"])
+        eval_metrics = evaluate(par, eval_fn, device_state, data.splits[config.eval_split], config)
+        writer.write(step, eval_metrics, "eval")
+        log.info("step %d  %s accuracy %.4f", step, config.eval_split, eval_metrics["accuracy"])
         window_start += time.perf_counter() - eval_start  # evaluation is not training throughput
   progress.close()
 
   final_step = int(par.get_replicated(device_state.step))
   if not preempted:
-    eval_metrics = evaluate(par, eval_fn, device_state, data.splits["validation"], config)
-    writer.write(final_step, eval_metrics, "validation")
-    log.info("validation accuracy %.4f on %d examples", eval_metrics["accuracy"], eval_metrics["examples"])
+    eval_metrics = evaluate(par, eval_fn, device_state, data.splits[config.eval_split], config)
+    writer.write(final_step, eval_metrics, "eval")
+    log.info("%s accuracy %.4f on %d examples", config.eval_split, eval_metrics["accuracy"], eval_metrics["examples"])
   checkpointer.wait()
   checkpointer.close()
   writer.close()

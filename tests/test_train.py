@@ -40,7 +40,7 @@ def test_outputs_of_a_run(tmp_path):
   assert summary["eval_examples"] == 256  # the whole synthetic validation split, once
   rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
   assert [r["step"] for r in rows if "train/loss" in r] == [4, 8]
-  assert any("validation/accuracy" in r for r in rows)
+  assert any("eval/accuracy" in r for r in rows)
   assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
   assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == ["4", "8"]
   config = json.loads((tmp_path / "config.json").read_text())

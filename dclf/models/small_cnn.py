@@ -15,6 +15,7 @@ from dclf.models.layers import keras_batch_norm
 class SmallCNN(nn.Module):
   widths: Sequence[int] = (8, 16, 32, 64, 128)
   bn_epsilon: float = 1e-3
+  bn_momentum: float = 0.9  # short CPU runs: moving statistics must settle within ~100 steps
   bn_axis_name: Optional[str] = None
   dtype: Any = jnp.float32
 
@@ -23,7 +24,7 @@ class SmallCNN(nn.Module):
     x = x / 255.0  # inputs are 0..255 pixels (or caffe-centred ones): keep activations O(1)
     for i, width in enumerate(self.widths, start=1):
       x = nn.Conv(width, (3, 3), padding="SAME", use_bias=False, dtype=self.dtype, name=f"conv{i}")(x)
-      x = keras_batch_norm(x, name=f"bn{i}", train=train, epsilon=self.bn_epsilon, axis_name=self.bn_axis_name,
+      x = keras_batch_norm(x, name=f"bn{i}", train=train, epsilon=self.bn_epsilon, momentum=self.bn_momentum, axis_name=self.bn_axis_name,
                            dtype=self.dtype)
       x = nn.max_pool(nn.relu(x), (2, 2), strides=(2, 2))
     return x

@@ -1,0 +1,28 @@
+"""Quickstart: a small CNN on the embedded sample dataset, trained on a laptop-class CPU.
+
+  python -m dclf.main --config configs/quickstart.py --workdir workdirs/quickstart
+
+No download: `distortions/blur_noise_sample` (scikit-image's bundled photos, cropped and distorted
+with the poster's blur/noise recipe; 2,520 train / 360 validation / 360 test) is built on first
+use. `small_cnn` is not one of the poster's models: it is sized so the whole run takes minutes
+on 2 CPU cores. Result: see README.md ("Quickstart"), which names the machine and the command.
+"""
+
+from configs import default
+
+
+def get_config():
+  config = default.get_config()
+  config.model = "small_cnn"
+  config.dataset = "distortions/blur_noise_sample"
+  config.optimizer = "adam"
+  config.learning_rate = 3e-3
+  config.lr_decay = 0.0
+  config.train_crop_size = 96  # random 96x96 crops: ~5x cheaper steps; evaluation sees 224x224
+  config.batch_size = 32
+  config.num_epochs = 6
+  config.log_every_steps = 20
+  config.eval_every_steps = 100
+  config.checkpoint_every_steps = 100
+  config.data_workers = 2
+  return config
