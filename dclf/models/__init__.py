@@ -13,6 +13,7 @@ from dclf.models.heads import LinearHead
 from dclf.models.network import Network
 from dclf.models.resnet import ResNet50V1
 from dclf.models.sgdnet import SGDNetQualityHead, SGDNetTrunk
+from dclf.models.small_cnn import SmallCNN
 from dclf.models.vgg import VGG16, VGGHead
 
 
@@ -40,6 +41,13 @@ def _sgdnet(num_classes, dtype, bn_epsilon=1e-3, bn_axis_name=None, frozen_bn_ba
   )
 
 
+def _small_cnn(num_classes, dtype, bn_epsilon=1e-3, bn_axis_name=None, **_):
+  return Network(
+      features=SmallCNN(bn_epsilon=bn_epsilon, bn_axis_name=bn_axis_name, dtype=dtype),
+      head=LinearHead(num_classes, pool="avg", dtype=dtype),
+  )
+
+
 def _sgdnet_quality(num_classes=1, dtype=jnp.float32, bn_epsilon=1e-3, bn_axis_name=None, **_):
   del num_classes  # one quality score
   return Network(
@@ -53,6 +61,7 @@ CLASSIFIERS: dict[str, Callable[..., Network]] = {
     "vgg16_scratch": _vgg16(freeze=False),
     "vgg16_transfer": _vgg16(freeze=True),
     "sgdnet": _sgdnet,
+    "small_cnn": _small_cnn,  # not the poster's: a CPU-sized model for the quickstart and tests
 }
 MODELS: dict[str, Callable[..., Network]] = {**CLASSIFIERS, "sgdnet_quality": _sgdnet_quality}
 
@@ -80,4 +89,4 @@ def count_params(variables, trainable_keys) -> tuple[int, int]:
 
 
 __all__ = ["CLASSIFIERS", "MODELS", "Network", "ResNet50V1", "VGG16", "SGDNetTrunk", "SGDNetQualityHead",
-           "LinearHead", "VGGHead", "create_model", "init_shapes", "count_params"]
+           "LinearHead", "VGGHead", "SmallCNN", "create_model", "init_shapes", "count_params"]

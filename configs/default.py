@@ -1,0 +1,50 @@
+"""Defaults every model config starts from; each field can be overridden on the command line.
+
+  python -m dclf.main --config configs/<model>.py --workdir DIR [--config.FIELD=VALUE ...]
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  # Model: one of dclf.models.CLASSIFIERS.
+  config.model = "softmax"
+  config.bn_epsilon = 1e-3  # old Keras BatchNormalization default (SGDNet's ResNet50)
+  # Keras 2.3 quirk: frozen BatchNorm normalised with batch statistics while training. False
+  # (correct) keeps frozen BatchNorm in inference mode.
+  config.frozen_bn_batch_stats = False
+  # Pretrained weights to start from: a Keras .h5 file or a workdir written by
+  # `python -m dclf.weights import` ('' = random initialisation).
+  config.init_from = ""
+
+  # Data: `synthetic`, or a tfds name registered by dclf.data (e.g. distortions/blur_noise).
+  config.dataset = "synthetic"
+  config.data_dir = ""  # '' = tfds' default ($TFDS_DATA_DIR or ~/tensorflow_datasets)
+  config.image_size = 224
+  # `raw`: 0..255 RGB as the poster fed every model; `caffe`: BGR minus ImageNet means, what
+  # Keras' pretrained VGG16 / ResNet50 and SGDNet expect.
+  config.preprocess = "raw"
+  config.data_workers = 2  # grain worker processes decoding examples (0 = in the main process)
+  config.class_names = ()  # filled from the dataset and saved with the run
+
+  # Optimisation (the poster's: Keras RMSprop lr 1e-3, decay 2e-5, batch 128, 10 epochs).
+  config.optimizer = "rmsprop"
+  config.learning_rate = 1e-3
+  config.lr_decay = 2e-5  # Keras `decay`: lr / (1 + lr_decay * step)
+  config.momentum = 0.0  # sgd only
+  config.batch_size = 128  # global, over all devices and processes
+  config.num_epochs = 10
+  config.num_train_steps = -1  # > 0 overrides num_epochs
+
+  # Execution.
+  config.parallelism = "pmap"  # or `jit` (jax.jit + shard_map over a device mesh)
+  config.half_precision = False  # bfloat16 compute, float32 parameters
+  config.seed = 0
+
+  # Outputs.
+  config.log_every_steps = 50
+  config.eval_every_steps = 1000  # <= 0: only at the end
+  config.checkpoint_every_steps = 1000
+  config.keep_checkpoints = 3
+  return config

@@ -1,0 +1,26 @@
+"""SGDNet (ResNet50 v1 + `fraw`, pretrained for quality on KonIQ-10k, frozen) + GAP -> Dense(3).
+
+  python -m dclf.main --config configs/sgdnet.py --workdir workdirs/sgdnet
+
+24,637,827 parameters, 1,539 trainable (the new Dense). The poster's recipe: Keras RMSprop
+lr 1e-3, decay 2e-5, batch 128, 10 epochs, 85/7.5/7.5 split. Poster: validation 0.869,
+test 0.837, LIVE 0.724. The frozen trunk needs SGDNet's released weights (`init_from`, see
+docs/weights.md). Preprocessing defaults to `caffe` (SGDNet's own: BGR minus ImageNet means); the
+poster fed raw pixels (`--config.preprocess=raw`). Frozen BatchNorm runs in inference mode;
+`--config.frozen_bn_batch_stats=True` reproduces the Keras 2.3 batch-statistics quirk.
+"""
+
+from configs import default
+
+
+def get_config():
+  config = default.get_config()
+  config.model = "sgdnet"
+  config.preprocess = "caffe"
+  config.bn_epsilon = 1e-3
+  config.optimizer = "rmsprop"
+  config.learning_rate = 1e-3
+  config.lr_decay = 2e-5
+  config.batch_size = 128
+  config.num_epochs = 10
+  return config

@@ -1,0 +1,21 @@
+"""Softmax baseline: flatten the 224x224x3 pixels -> Dense(3). 451,587 parameters, all trained.
+
+  python -m dclf.main --config configs/softmax.py --workdir workdirs/softmax
+
+Raw RGB 0..255 input. The poster does not state this baseline's optimizer; we use its scratch
+model's recipe (Adam lr 1e-3, batch 128, 20 epochs) on blur_noise with
+the 95/2.5/2.5 split. Poster: validation 0.450, test 0.455 (no LIVE number).
+"""
+
+from configs import default
+
+
+def get_config():
+  config = default.get_config()
+  config.model = "softmax"
+  config.optimizer = "adam"
+  config.learning_rate = 1e-3
+  config.lr_decay = 0.0
+  config.batch_size = 128
+  config.num_epochs = 20
+  return config

@@ -1,0 +1,92 @@
+"""Orbax checkpoints under `workdir/checkpoints/<step>` and the config beside them.
+
+A step holds the item `state` (step, params, batch_stats, opt_state; saved without a device
+axis, so it restores onto any number of devices) and, for training runs, the item `data` (each
+process's grain iterator position). Orbax writes a step to a temporary folder and renames it when
+complete, so a killed save never looks like a checkpoint.
+"""
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import grain
+import jax
+import ml_collections
+import orbax.checkpoint as ocp
+
+from dclf.fileio import atomic_write_text
+
+
+def config_path(workdir) -> Path:
+  return Path(workdir) / "config.json"
+
+
+def save_config(workdir, config) -> None:
+  if jax.process_index() == 0:
+    atomic_write_text(config_path(workdir), config.to_json(indent=2, sort_keys=True) + "\n")
+
+
+def load_config(workdir) -> ml_collections.ConfigDict:
+  path = config_path(workdir)
+  if not path.exists():
+    raise FileNotFoundError(f"{path} not found: {workdir} is not a dclf workdir")
+  return ml_collections.ConfigDict(json.loads(path.read_text()))
+
+
+class Checkpointer:
+  """Keeps the newest `keep` steps; saves asynchronously (call `wait` before exiting)."""
+
+  def __init__(self, workdir, keep: int = 3):
+    self.directory = Path(workdir).absolute() / "checkpoints"
+    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
+    self._manager = ocp.CheckpointManager(self.directory, options=options)
+
+  def latest_step(self) -> Optional[int]:
+    return self._manager.latest_step()
+
+  def save(self, step: int, state_tree, data_state=None) -> None:
+    items = {"state": ocp.args.StandardSave(state_tree)}
+    if data_state is not None and data_state.get_state() is not None:
+      items["data"] = grain.checkpoint.CheckpointSave(data_state)
+    self._manager.save(step, args=ocp.args.Composite(**items), force=True)
+
+  def restore(self, step: int, target_tree=None, data_state=None):
+    """Restores `state` (into the structure of `target_tree` when given) and, when the step has
+    one and `data_state` is given, the data position into `data_state`."""
+    items = {"state": ocp.args.StandardRestore(target_tree)}
+    if data_state is not None and (self.directory / str(step) / "data").exists():
+      items["data"] = grain.checkpoint.CheckpointRestore(data_state)
+    return self._manager.restore(step, args=ocp.args.Composite(**items))["state"]
+
+  def wait(self) -> None:
+    self._manager.wait_until_finished()
+
+  def close(self) -> None:
+    self._manager.close()
+
+
+def write_variables(workdir, config, variables: dict) -> None:
+  """Writes `config.json` and a step-0 checkpoint holding `variables` (e.g. converted Keras
+  weights) with a fresh optimizer state: `dclf.main` fine-tunes from it, `dclf.evaluate` and
+  `dclf.predict` load it."""
+  from dclf import train  # pylint: disable=g-import-not-at-top  (train imports this module)
+  state = train.initial_state(config)
+  state = state.replace(params=variables["params"], batch_stats=variables.get("batch_stats", {}))
+  checkpointer = Checkpointer(workdir)
+  checkpointer.save(0, jax.device_get(state.checkpoint_tree()))
+  checkpointer.wait()
+  checkpointer.close()
+  save_config(workdir, config)
+
+
+def load_variables(workdir) -> tuple[ml_collections.ConfigDict, dict]:
+  """The config saved in `workdir` and its latest checkpoint's `{'params', 'batch_stats'}`."""
+  config = load_config(workdir)
+  checkpointer = Checkpointer(workdir)
+  step = checkpointer.latest_step()
+  if step is None:
+    raise FileNotFoundError(f"no checkpoint in {checkpointer.directory}")
+  tree = checkpointer.restore(step)
+  checkpointer.close()
+  return config, {"params": tree["params"], "batch_stats": tree.get("batch_stats") or {}}

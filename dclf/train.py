@@ -1,0 +1,262 @@
+"""`train_and_evaluate`: the training loop behind `python -m dclf.main`.
+
+Data-parallel over every device of every process, resumable at any step: the model state and the
+data position are checkpointed together, SIGTERM saves and exits 0, and rerunning the same
+command continues where the last checkpoint left off.
+"""
+
+import functools
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+from dclf import checkpoint, datasets, input_pipeline, log, models, optim, parallel, steps
+from dclf.errors import UsageError
+from dclf.fileio import atomic_write_json
+from dclf.metric_writers import MetricWriter
+from dclf.preemption import PreemptionGuard
+from dclf.preprocess import PREPROCESSORS
+from dclf.train_state import TrainState, create_train_state
+
+
+def validate(config) -> None:
+  """Checks the fields a run depends on before any work starts."""
+  choices = {
+      "model": models.CLASSIFIERS,
+      "optimizer": optim.OPTIMIZERS,
+      "parallelism": parallel.PARALLELISMS,
+      "preprocess": PREPROCESSORS,
+  }
+  for field, known in choices.items():
+    if config[field] not in known:
+      raise UsageError(f"unknown {field} {config[field]!r}; known: {', '.join(sorted(known))}")
+  for field in ("batch_size", "image_size", "log_every_steps", "checkpoint_every_steps"):
+    if config[field] <= 0:
+      raise UsageError(f"config.{field} must be positive, got {config[field]}")
+  if config.batch_size % jax.device_count():
+    raise UsageError(
+        f"global batch_size {config.batch_size} does not divide by the {jax.device_count()} devices; "
+        f"use a multiple of {jax.device_count()}")
+
+
+def class_names(config) -> tuple[str, ...]:
+  """The config's class names when it records them, else those of its dataset."""
+  if config.get("class_names"):
+    return tuple(config.class_names)
+  if config.dataset == "synthetic":
+    return datasets.SYNTHETIC_CLASSES
+  from dclf import data  # pylint: disable=g-import-not-at-top
+  return tuple(data.class_names(config.dataset))
+
+
+def compute_dtype(config):
+  return jnp.bfloat16 if config.half_precision else jnp.float32
+
+
+def build_model(config, num_classes: int):
+  return models.create_model(
+      config.model,
+      num_classes=num_classes,
+      dtype=compute_dtype(config),
+      bn_epsilon=config.bn_epsilon,
+      bn_axis_name=steps.AXIS,
+      frozen_bn_batch_stats=config.frozen_bn_batch_stats,
+  )
+
+
+def initial_state(config, num_classes: int | None = None) -> TrainState:
+  """Freshly initialised state for `config` (random weights, or `config.init_from`)."""
+  num_classes = num_classes or len(class_names(config))
+  model = build_model(config, num_classes)
+  state = create_train_state(model, optim.create_optimizer(config), jax.random.key(config.seed), config.image_size)
+  if config.init_from:
+    from dclf import weights  # pylint: disable=g-import-not-at-top
+    variables = weights.load(config.init_from, config.model, state.variables())
+    state = state.replace(params=variables["params"], batch_stats=variables["batch_stats"])
+    state = state.replace(opt_state=state.tx.init(state.trainable_params()))
+  return state
+
+
+def _prepare_workdir(workdir) -> Path:
+  workdir = Path(workdir)
+  try:
+    workdir.mkdir(parents=True, exist_ok=True)
+    probe = workdir / f".write_test.{os.getpid()}"
+    probe.write_text("")
+    probe.unlink()
+  except OSError as e:
+    raise UsageError(f"workdir {workdir} is not writable: {e.strerror or e}") from None
+  return workdir
+
+
+def _host_batch_size(config) -> int:
+  return config.batch_size // jax.process_count()
+
+
+def evaluate(par, eval_fn, device_state, source, config) -> dict:
+  """Loss and accuracy over every example of `source` exactly once (padding masked out)."""
+  totals = {"loss_sum": 0.0, "correct": 0.0, "count": 0.0}
+  for batch in input_pipeline.eval_batches(source, batch_size=_host_batch_size(config), workers=config.data_workers):
+    batch = par.put_batch(input_pipeline.split_for_devices(batch, len(par.devices)))
+    sums = par.get_replicated(eval_fn(device_state, batch))
+    totals = {k: totals[k] + float(sums[k]) for k in totals}
+  count = max(totals["count"], 1.0)
+  return {"loss": totals["loss_sum"] / count, "accuracy": totals["correct"] / count, "examples": int(totals["count"])}
+
+
+class _Progress:
+  """A tqdm bar when stderr is a terminal; log lines either way."""
+
+  def __init__(self, total: int, initial: int):
+    self._bar = None
+    if sys.stderr.isatty() and jax.process_index() == 0:
+      from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+      self._bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)
+
+  def update(self, n: int = 1, **postfix):
+    if self._bar is not None:
+      self._bar.update(n)
+      if postfix:
+        self._bar.set_postfix(postfix, refresh=False)
+
+  def close(self):
+    if self._bar is not None:
+      self._bar.close()
+
+
+def _summary(config, step, train_metrics, eval_metrics, counts, images_per_sec, par) -> dict:
+  return {
+      "step": int(step),
+      "train_loss": train_metrics.get("loss"),
+      "train_accuracy": train_metrics.get("accuracy"),
+      "eval_loss": eval_metrics.get("loss"),
+      "eval_accuracy": eval_metrics.get("accuracy"),
+      "eval_examples": eval_metrics.get("examples"),
+      "params_total": counts[0],
+      "params_trainable": counts[1],
+      "images_per_sec": images_per_sec,
+      "images_per_sec_per_device": images_per_sec / jax.device_count() if images_per_sec else None,
+      "devices": jax.device_count(),
+      "local_devices": jax.local_device_count(),
+      "processes": jax.process_count(),
+      "parallelism": par.name,
+      "device_kind": jax.devices()[0].device_kind,
+      "platform": jax.devices()[0].platform,
+      "model": config.model,
+      "dataset": config.dataset,
+      "batch_size": config.batch_size,
+      "half_precision": bool(config.half_precision),
+      "versions": {"jax": jax.__version__, "jaxlib": jax.lib.__version__ if hasattr(jax.lib, "__version__") else None,
+                   "flax": flax.__version__, "python": platform.python_version()},
+  }
+
+
+def train_and_evaluate(config, workdir) -> dict:
+  """Trains `config.model` on `config.dataset`, resuming from `workdir` if it holds a checkpoint.
+
+  Returns the run summary, also written to `workdir/summary.json`.
+  """
+  validate(config)
+  workdir = _prepare_workdir(workdir)
+  par = parallel.create(config.parallelism)
+  data = datasets.load(config, splits=("train", "validation"))
+  config = config.copy_and_resolve_references()
+  with config.unlocked():
+    config.class_names = list(data.class_names)
+
+  state = initial_state(config, len(data.class_names))
+  counts = models.count_params(state.variables(), state.trainable_keys)
+  print(f"params: total={counts[0]} trainable={counts[1]}", flush=True)
+  log.info("model %s on %d device(s) of %d process(es), %s", config.model, jax.device_count(),
+               jax.process_count(), par.name)
+
+  checkpointer = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints)
+  checkpoint.save_config(workdir, config)
+  writer = MetricWriter(workdir)
+  data_state = input_pipeline.DataState()
+  latest = checkpointer.latest_step()
+  if latest is not None:
+    tree = checkpointer.restore(latest, jax.device_get(state.checkpoint_tree()), data_state)
+    state = state.from_checkpoint_tree(tree)
+    writer.truncate_after(latest)
+    log.info("resuming from checkpoint at step %d in %s", latest, checkpointer.directory)
+
+  train_source = data.splits["train"]
+  steps_per_epoch = max(len(train_source) // config.batch_size, 1)
+  num_steps = config.num_train_steps if config.num_train_steps > 0 else config.num_epochs * steps_per_epoch
+  dtype = compute_dtype(config)
+  train_fn = par.compile(functools.partial(steps.train_step, preprocess_mode=config.preprocess, dtype=dtype),
+                         num_sharded=1, num_broadcast=1, donate_state=True)
+  eval_fn = par.compile(functools.partial(steps.eval_step, preprocess_mode=config.preprocess, dtype=dtype))
+
+  start_step = int(state.step)
+  device_state = par.put_state(state)
+  loader = input_pipeline.train_loader(train_source, batch_size=_host_batch_size(config), seed=config.seed,
+                                       workers=config.data_workers)
+  batches = input_pipeline.TrainBatches(loader, par.put_batch, len(par.devices), data_state)
+  rng = jax.random.key(config.seed)
+
+  def save(step):
+    checkpointer.save(step, par.get_state(device_state.checkpoint_tree()), data_state)
+
+  train_metrics, eval_metrics = {}, {}
+  timed_images, timed_seconds = 0, 0.0
+  progress = _Progress(num_steps, start_step)
+  preempted = False
+  with PreemptionGuard() as guard:
+    window_start, window_steps = None, 0
+    for step in range(start_step + 1, num_steps + 1):
+      device_state, metrics = train_fn(device_state, next(batches), rng)
+      if window_start is None:  # the first step compiles: time from its end
+        jax.block_until_ready(metrics)
+        window_start = time.perf_counter()
+      else:
+        window_steps += 1
+      progress.update(1)
+      if step % config.log_every_steps == 0 or step == num_steps:
+        train_metrics = {k: float(v) for k, v in par.get_replicated(metrics).items()}
+        elapsed = time.perf_counter() - window_start
+        rate = window_steps * config.batch_size / elapsed if window_steps else float("nan")
+        if window_steps:
+          timed_images += window_steps * config.batch_size
+          timed_seconds += elapsed
+        log.info("step %d/%d  loss %.4f  accuracy %.4f  %.1f images/s", step, num_steps,
+                     train_metrics["loss"], train_metrics["accuracy"], rate)
+        writer.write(step, {**train_metrics, "images_per_sec": rate}, "train")
+        window_start, window_steps = time.perf_counter(), 0
+      if guard.requested:
+        preempted = True
+        save(step)
+        log.info("SIGTERM: saved checkpoint at step %d; rerun the same command to resume", step)
+        print(f"preempted: checkpoint saved at step {step}", flush=True)
+        break
+      if step % config.checkpoint_every_steps == 0 or step == num_steps:
+        save(step)
+      if config.eval_every_steps > 0 and step % config.eval_every_steps == 0 and step != num_steps:
+        eval_start = time.perf_counter()
+        eval_metrics = evaluate(par, eval_fn, device_state, data.splits["validation"], config)
+        writer.write(step, eval_metrics, "validation")
+        log.info("step %d  validation accuracy %.4f", step, eval_metrics["accuracy"])
+        window_start += time.perf_counter() - eval_start  # evaluation is not training throughput
+  progress.close()
+
+  final_step = int(par.get_replicated(device_state.step))
+  if not preempted:
+    eval_metrics = evaluate(par, eval_fn, device_state, data.splits["validation"], config)
+    writer.write(final_step, eval_metrics, "validation")
+    log.info("validation accuracy %.4f on %d examples", eval_metrics["accuracy"], eval_metrics["examples"])
+  checkpointer.wait()
+  checkpointer.close()
+  writer.close()
+  images_per_sec = timed_images / timed_seconds if timed_seconds else None
+  summary = _summary(config, final_step, train_metrics, eval_metrics, counts, images_per_sec, par)
+  summary["preempted"] = preempted
+  if jax.process_index() == 0:
+    atomic_write_json(workdir / "summary.json", summary)
+  return summary

@@ -1,0 +1,122 @@
+"""The `dclf.main` command end to end: outputs, exact resume after SIGKILL, SIGTERM, bad input."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from conftest import REPO, run_module
+from dclf import checkpoint
+
+TINY = ["--config.image_size=32", "--config.batch_size=8", "--config.log_every_steps=4",
+        "--config.eval_every_steps=-1", "--config.data_workers=0"]
+
+
+def _main_args(workdir, model="softmax", *extra):
+  return ["--config", REPO / "configs" / "default.py", "--workdir", workdir, f"--config.model={model}", *TINY, *extra]
+
+
+def _final(workdir):
+  config, variables = checkpoint.load_variables(workdir)
+  del config
+  return json.loads((workdir / "summary.json").read_text()), variables
+
+
+def test_outputs_of_a_run(tmp_path):
+  result = run_module("dclf.main", *_main_args(tmp_path, "small_cnn", "--config.num_train_steps=8",
+                                               "--config.checkpoint_every_steps=4", "--config.parallelism=jit"))
+  assert result.returncode == 0, result.stderr
+  assert "params: total=99515 trainable=99019" in result.stdout
+  summary = json.loads((tmp_path / "summary.json").read_text())
+  for key in ("step", "train_loss", "train_accuracy", "eval_accuracy", "params_total", "params_trainable",
+              "images_per_sec", "devices", "processes", "parallelism", "device_kind", "versions"):
+    assert summary[key] is not None, key
+  assert summary["step"] == 8 and summary["devices"] == 2 and summary["parallelism"] == "jit"
+  assert summary["eval_examples"] == 256  # the whole synthetic validation split, once
+  rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert [r["step"] for r in rows if "train/loss" in r] == [4, 8]
+  assert any("validation/accuracy" in r for r in rows)
+  assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+  assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == ["4", "8"]
+  config = json.loads((tmp_path / "config.json").read_text())
+  assert config["class_names"] == ["reference", "blur", "noise"]
+
+
+def test_sigkill_then_rerun_equals_an_uninterrupted_run(tmp_path):
+  steps = ["--config.num_train_steps=40", "--config.checkpoint_every_steps=4"]
+  reference = run_module("dclf.main", *_main_args(tmp_path / "a", "small_cnn", *steps))
+  assert reference.returncode == 0, reference.stderr
+
+  env_args = [sys.executable, "-m", "dclf.main", *map(str, _main_args(tmp_path / "b", "small_cnn", *steps))]
+  proc = subprocess.Popen(env_args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+  deadline = time.time() + 240
+  while not (tmp_path / "b" / "checkpoints" / "8").exists():
+    assert proc.poll() is None and time.time() < deadline, "run ended before its second checkpoint"
+    time.sleep(0.01)
+  proc.send_signal(signal.SIGKILL)
+  assert proc.wait() == -signal.SIGKILL
+  assert not (tmp_path / "b" / "summary.json").exists()
+
+  resumed = run_module("dclf.main", *_main_args(tmp_path / "b", "small_cnn", *steps))
+  assert resumed.returncode == 0, resumed.stderr
+  assert "resuming from checkpoint at step" in resumed.stderr
+  (summary_a, vars_a), (summary_b, vars_b) = _final(tmp_path / "a"), _final(tmp_path / "b")
+  assert summary_a["step"] == summary_b["step"] == 40
+  assert summary_a["train_loss"] == pytest.approx(summary_b["train_loss"], rel=1e-6)
+  jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7), vars_a, vars_b)
+  rows = [json.loads(line)["step"] for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+  assert rows == sorted(rows), "a resumed run drops the killed run's metrics past its checkpoint"
+
+
+def test_sigterm_saves_the_current_step_and_exits_zero(tmp_path):
+  args = [sys.executable, "-m", "dclf.main",
+          *map(str, _main_args(tmp_path, "softmax", "--config.num_train_steps=100000",
+                               "--config.checkpoint_every_steps=100000"))]
+  proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+  deadline = time.time() + 240
+  while not (tmp_path / "metrics.jsonl").exists():
+    assert proc.poll() is None and time.time() < deadline, proc.stderr.read() if proc.poll() is not None else ""
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGTERM)
+  out, err = proc.communicate(timeout=120)
+  assert proc.returncode == 0, err
+  assert "Traceback" not in err
+  summary = json.loads((tmp_path / "summary.json").read_text())
+  assert summary["preempted"] is True
+  saved = [int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()]
+  assert saved == [summary["step"]] and 0 < summary["step"] < 100000
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--config.model=resnet18"], "unknown model 'resnet18'"),
+    (["--config.batch_size=7"], "does not divide by the 2 devices"),
+    (["--config.optimizer=lamb"], "unknown optimizer"),
+    (["--config.parallelism=pjit"], "unknown parallelism"),
+    (["--config.batch_sizee=8"], "batch_sizee"),
+    (["--config.batch_size=eight"], "batch_size"),
+    (["--config.dataset=imagenet"], "imagenet"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
+  result = run_module("dclf.main", *_main_args(tmp_path / "w", "softmax", *args))
+  assert result.returncode == 2, result.stderr
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+  assert not (tmp_path / "w" / "checkpoints").exists()
+
+
+def test_missing_config_file_and_unwritable_workdir(tmp_path):
+  result = run_module("dclf.main", "--config", tmp_path / "nope.py", "--workdir", tmp_path / "w")
+  assert result.returncode == 2 and result.stderr.startswith("error: ") and "nope.py" in result.stderr
+  assert len(result.stderr.strip().splitlines()) == 1
+  blocker = tmp_path / "file"
+  blocker.write_text("")
+  result = run_module("dclf.main", *_main_args(blocker / "w", "softmax"))
+  assert result.returncode == 2 and "is not writable" in result.stderr, result.stderr
+  assert len(result.stderr.strip().splitlines()) == 1
