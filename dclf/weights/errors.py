@@ -2,9 +2,13 @@
 
 from dataclasses import dataclass, field
 
+from dclf.errors import UsageError
 
-class WeightsError(Exception):
-  """A weight file that cannot be read or does not fit the model; the message says everything."""
+
+class WeightsError(UsageError):
+  """A weight file that cannot be read or does not fit the model; the message says everything.
+
+  A UsageError, so every dclf command (the trainer's `init_from` included) reports it as one line."""
 
 
 def _shape(shape) -> str:
