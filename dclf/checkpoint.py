@@ -55,9 +55,15 @@ class Checkpointer:
     """Restores `state` (into the structure of `target_tree` when given) and, when the step has
     one and `data_state` is given, the data position into `data_state`."""
     items = {"state": ocp.args.StandardRestore(target_tree)}
-    if data_state is not None and (self.directory / str(step) / "data").exists():
+    if data_state is not None and self.has_data_state(step):
       items["data"] = grain.checkpoint.CheckpointRestore(data_state)
     return self._manager.restore(step, args=ocp.args.Composite(**items))["state"]
+
+  def has_data_state(self, step: int) -> bool:
+    """Whether `step` holds this process's data position: imported weights hold none, and a run
+    saved by a different number of processes holds other shards' positions."""
+    name = f"process_{jax.process_index()}-of-{jax.process_count()}.json"
+    return (self.directory / str(step) / "data" / name).exists()
 
   def wait(self) -> None:
     self._manager.wait_until_finished()

@@ -1,14 +1,16 @@
 """Input pipelines over random-access sources with grain.
 
-Every process reads its own shard (`jax.process_index()` of `jax.process_count()`), shuffles per
-epoch from the config seed, batches its share of the global batch and decodes in worker
-processes. The training iterator's position is saved in checkpoints, so a resumed run sees the
+Training draws one global order (shuffled per epoch from the config seed) and cuts it into global
+batches; every process reads only its slice of each global batch (`jax.process_index()` of
+`jax.process_count()`) and decodes it in worker processes. So a global batch holds the same
+examples, in the same device order, on one host with N devices or on N hosts. The training iterator's position is saved in checkpoints, so a resumed run sees the
 exact batches an uninterrupted one would. Evaluation visits every example exactly once: the last
 batch is padded and the padding masked, and every process runs the same number of batches.
 """
 
 import collections
 import math
+import sys
 from typing import Any, Callable, Iterator, Optional
 
 import grain
@@ -55,12 +57,35 @@ def _process_shard(drop_remainder: bool):
   return grain.sharding.ShardOptions(jax.process_index(), jax.process_count(), drop_remainder=drop_remainder)
 
 
-def train_loader(source, *, batch_size: int, seed: int, workers: int, keys=MODEL_KEYS) -> grain.DataLoader:
-  """Endless shuffled batches of this process's `batch_size` examples."""
-  sampler = grain.samplers.IndexSampler(
-      len(source), shard_options=_process_shard(drop_remainder=True), shuffle=True, num_epochs=None, seed=seed)
-  ops = [SelectKeys(keys), grain.transforms.Batch(batch_size, drop_remainder=True)]
-  return grain.DataLoader(data_source=source, sampler=sampler, operations=ops, worker_count=workers)
+class GlobalBatchSampler:
+  """This process's slice of every global batch of an endless, per-epoch shuffled order."""
+
+  def __init__(self, num_records: int, global_batch_size: int, seed: int):
+    self._order = grain.samplers.IndexSampler(num_records, shuffle=True, num_epochs=None, seed=seed)
+    self._global = global_batch_size
+    self._local = global_batch_size // jax.process_count()
+    self._offset = jax.process_index() * self._local
+    self._repr = (f"GlobalBatchSampler({num_records}, global_batch_size={global_batch_size}, seed={seed}, "
+                  f"process={jax.process_index()}/{jax.process_count()})")
+
+  def __len__(self):
+    return sys.maxsize
+
+  def __getitem__(self, index: int) -> grain.RecordMetadata:
+    batch, position = divmod(index, self._local)
+    record = self._order[batch * self._global + self._offset + position]
+    return grain.RecordMetadata(index=index, record_key=record.record_key, rng=record.rng)
+
+  def __repr__(self):  # grain checks it when restoring a data position
+    return self._repr
+
+
+def train_loader(source, *, global_batch_size: int, seed: int, workers: int, keys=MODEL_KEYS) -> grain.DataLoader:
+  """Endless batches of this process's share of each global batch."""
+  sampler = GlobalBatchSampler(len(source), global_batch_size, seed)
+  ops = [SelectKeys(keys), grain.transforms.Batch(global_batch_size // jax.process_count(), drop_remainder=True)]
+  return grain.DataLoader(data_source=source, sampler=sampler, operations=ops, worker_count=workers,
+                          shard_options=grain.sharding.NoSharding())
 
 
 def num_eval_batches(num_examples: int, batch_size: int) -> int:

@@ -172,7 +172,8 @@ def train_and_evaluate(config, workdir) -> dict:
 
   state = initial_state(config, len(data.class_names))
   counts = models.count_params(state.variables(), state.trainable_keys)
-  print(f"params: total={counts[0]} trainable={counts[1]}", flush=True)
+  if jax.process_index() == 0:
+    print(f"params: total={counts[0]} trainable={counts[1]}", flush=True)
   log.info("model %s on %d device(s) of %d process(es), %s", config.model, jax.device_count(),
                jax.process_count(), par.name)
 
@@ -186,6 +187,9 @@ def train_and_evaluate(config, workdir) -> dict:
     state = state.from_checkpoint_tree(tree)
     writer.truncate_after(latest)
     log.info("resuming from checkpoint at step %d in %s", latest, checkpointer.directory)
+    if not checkpointer.has_data_state(latest):
+      log.info("the checkpoint holds no data position for %d process(es): the data order starts afresh",
+               jax.process_count())
 
   train_source = data.splits["train"]
   steps_per_epoch = max(len(train_source) // config.batch_size, 1)
@@ -197,7 +201,7 @@ def train_and_evaluate(config, workdir) -> dict:
 
   start_step = int(state.step)
   device_state = par.put_state(state)
-  loader = input_pipeline.train_loader(train_source, batch_size=_host_batch_size(config), seed=config.seed,
+  loader = input_pipeline.train_loader(train_source, global_batch_size=config.batch_size, seed=config.seed,
                                        workers=config.data_workers)
   batches = input_pipeline.TrainBatches(loader, par.put_batch, len(par.devices), data_state)
   rng = jax.random.key(config.seed)
@@ -230,11 +234,10 @@ def train_and_evaluate(config, workdir) -> dict:
                      train_metrics["loss"], train_metrics["accuracy"], rate)
         writer.write(step, {**train_metrics, "images_per_sec": rate}, "train")
         window_start, window_steps = time.perf_counter(), 0
-      if guard.requested:
+      if guard.should_stop(step):
         preempted = True
         save(step)
         log.info("SIGTERM: saved checkpoint at step %d; rerun the same command to resume", step)
-        print(f"preempted: checkpoint saved at step {step}", flush=True)
         break
       if step % config.checkpoint_every_steps == 0 or step == num_steps:
         save(step)

@@ -1,0 +1,1 @@
+"""The `distortions` tfds dataset (see README.md)."""

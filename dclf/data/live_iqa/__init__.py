@@ -1,0 +1,1 @@
+"""The `live_iqa` tfds dataset (see README.md)."""
