@@ -1,21 +1,22 @@
 """`python -m dclf.predict --workdir W [--format json|table] IMAGE...`: classify photos.
 
-W is a workdir of `dclf.main` or of `python -m dclf.weights import`. Each image is read as RGB
-(grey, palette and CMYK converted; transparency composited on white, as the data generator drew
-its images), its shorter side scaled to the config's image size (bicubic) and the central square
-cropped, as the datasets were made; then the config's preprocessing. Prints one JSON line per
-image, `{"path", "label", "probabilities": {class: p}}` with the classes in label order, or a table.
+W is a workdir of `dclf.main` or of `python -m dclf.weights import`. Each image is read as the
+datasets were made (dclf.data.imaging: RGB, grey / palette / CMYK converted, transparency
+composited on white; shorter side to the config's image size, bicubic; central square crop), then
+preprocessed as the config says. Prints one JSON line per image, `{"path", "label",
+"probabilities": {class: p}}` with the classes in label order, or a table.
 """
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import jax
 import numpy as np
-from PIL import Image
 
 from dclf import models
+from dclf.data import imaging
 from dclf.preprocess import preprocess
 
 # Label sets of SEED_FACTS section 1, for workdirs whose config does not record `class_names`.
@@ -40,20 +41,12 @@ def class_names(config, num_classes: int) -> tuple[str, ...]:
 
 
 def load_image(path, size: int) -> np.ndarray:
-  """uint8 (size, size, 3): RGB, shorter side to `size` (bicubic), central crop."""
+  """uint8 (size, size, 3), exactly as the datasets were made (dclf.data.imaging)."""
   try:
-    with Image.open(path) as image:
-      image.load()
-      if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
-      image = image.convert("RGB")
-  except (OSError, SyntaxError, ValueError) as e:
+    rgb, _ = imaging.decode_photo(Path(path).read_bytes())
+  except (OSError, imaging.UnreadableSource) as e:
     raise PredictError(f"cannot read image {path}: {e}") from None
-  scale = size / min(image.size)
-  width, height = (max(size, round(side * scale)) for side in image.size)
-  image = image.resize((width, height), Image.BICUBIC)
-  left, top = (width - size) // 2, (height - size) // 2
-  return np.asarray(image.crop((left, top, left + size, top + size)))
+  return imaging.resize_shorter_and_centre_crop(rgb, size)
 
 
 def _classifier(workdir):
