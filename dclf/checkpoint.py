@@ -76,9 +76,9 @@ def write_variables(workdir, config, variables: dict) -> None:
   """Writes `config.json` and a step-0 checkpoint holding `variables` (e.g. converted Keras
   weights) with a fresh optimizer state: `dclf.main` fine-tunes from it, `dclf.evaluate` and
   `dclf.predict` load it."""
-  from dclf import train  # pylint: disable=g-import-not-at-top  (train imports this module)
-  state = train.initial_state(config)
-  state = state.replace(params=variables["params"], batch_stats=variables.get("batch_stats", {}))
+  from dclf import optim, train, train_state  # pylint: disable=g-import-not-at-top  (train imports this module)
+  model = train.build_model(config, len(train.class_names(config)))
+  state = train_state.state_from_variables(model, optim.create_optimizer(config), variables)
   checkpointer = Checkpointer(workdir)
   checkpointer.save(0, jax.device_get(state.checkpoint_tree()))
   checkpointer.wait()

@@ -12,9 +12,15 @@ def fail(message: str) -> NoReturn:
 
 
 def parse_flags_or_fail(argv):
-  """An absl `flags_parser` that reports flag and config-file errors on one line."""
+  """An absl `flags_parser` that reports flag and config-file errors on one line.
+
+  A `--config` file is loaded here too: ml_collections defers a load error to the first use.
+  """
   try:
-    return flags.FLAGS(argv)
+    argv = flags.FLAGS(argv)
+    if "config" in flags.FLAGS and flags.FLAGS["config"].present:
+      flags.FLAGS.config.keys()  # raises now if the file failed to load
+    return argv
   except flags.Error as e:
     fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
   except Exception as e:  # config files are Python: loading one can raise anything

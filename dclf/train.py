@@ -22,7 +22,7 @@ from dclf.fileio import atomic_write_json
 from dclf.metric_writers import MetricWriter
 from dclf.preemption import PreemptionGuard
 from dclf.preprocess import PREPROCESSORS
-from dclf.train_state import TrainState, create_train_state
+from dclf.train_state import TrainState, create_train_state, state_from_variables
 
 
 def validate(config) -> None:
@@ -74,12 +74,12 @@ def initial_state(config, num_classes: int | None = None) -> TrainState:
   """Freshly initialised state for `config` (random weights, or `config.init_from`)."""
   num_classes = num_classes or len(class_names(config))
   model = build_model(config, num_classes)
-  state = create_train_state(model, optim.create_optimizer(config), jax.random.key(config.seed), config.image_size)
+  tx = optim.create_optimizer(config)
+  state = create_train_state(model, tx, jax.random.key(config.seed), config.image_size)
   if config.init_from:
     from dclf import weights  # pylint: disable=g-import-not-at-top
-    variables = weights.load(config.init_from, config.model, state.variables())
-    state = state.replace(params=variables["params"], batch_stats=variables["batch_stats"])
-    state = state.replace(opt_state=state.tx.init(state.trainable_params()))
+    variables = weights.load(config.init_from, config.model, state.variables(), bn_epsilon=config.bn_epsilon)
+    state = state_from_variables(model, tx, variables)
   return state
 
 

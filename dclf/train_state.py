@@ -47,20 +47,23 @@ class TrainState:
     return self.replace(**tree)
 
 
-def create_train_state(model, tx, rng, image_size: int) -> TrainState:
-  """Initialises variables (float32) and optimizer state; runs init under jit."""
-  x = jnp.zeros((1, image_size, image_size, 3), jnp.float32)
-  variables = jax.jit(lambda r: model.init(r, x, train=False))(rng)
-  variables = flax.core.unfreeze(variables)
+def state_from_variables(model, tx, variables: dict) -> TrainState:
+  """A step-0 state holding `variables` (`params`, `batch_stats`), with fresh optimizer state."""
   params = variables["params"]
   trainable_keys = tuple(model.trainable_keys)
-  opt_state = tx.init({k: params[k] for k in trainable_keys})
   return TrainState(
       step=jnp.zeros((), jnp.int32),
       params=params,
-      batch_stats=variables.get("batch_stats", {}),
-      opt_state=opt_state,
+      batch_stats=variables.get("batch_stats") or {},
+      opt_state=tx.init({k: params[k] for k in trainable_keys}),
       apply_fn=model.apply,
       tx=tx,
       trainable_keys=trainable_keys,
   )
+
+
+def create_train_state(model, tx, rng, image_size: int) -> TrainState:
+  """Initialises variables (float32, under jit) and optimizer state."""
+  x = jnp.zeros((1, image_size, image_size, 3), jnp.float32)
+  variables = jax.jit(lambda r: model.init(r, x, train=False))(rng)
+  return state_from_variables(model, tx, flax.core.unfreeze(variables))
