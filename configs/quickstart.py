@@ -16,11 +16,11 @@ def get_config():
   config.model = "small_cnn"
   config.dataset = "distortions/blur_noise_sample"
   config.optimizer = "adam"
-  config.learning_rate = 3e-3
+  config.learning_rate = 1e-3
   config.lr_decay = 0.0
-  config.train_crop_size = 96  # random 96x96 crops: ~5x cheaper steps; evaluation sees 224x224
+  config.train_crop_size = 128  # random 128x128 crops: ~3x cheaper steps; evaluation sees 224x224
   config.batch_size = 32
-  config.num_epochs = 6
+  config.num_epochs = 8
   config.log_every_steps = 20
   config.eval_every_steps = 100
   config.checkpoint_every_steps = 100

@@ -9,6 +9,7 @@ batch is padded and the padding masked, and every process runs the same number o
 """
 
 import collections
+import gc
 import math
 import sys
 from typing import Any, Callable, Iterator, Optional
@@ -183,6 +184,12 @@ class TrainBatches:
 
   def __iter__(self):
     return self
+
+  def close(self):
+    """Stops the loader's worker processes and frees the batches they had prepared."""
+    self._queue.clear()
+    self._iterator = None
+    gc.collect()
 
   def __next__(self):
     while len(self._queue) < self._prefetch:

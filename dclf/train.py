@@ -70,15 +70,20 @@ def build_model(config, num_classes: int):
   )
 
 
-def initial_state(config, num_classes: int | None = None) -> TrainState:
-  """Freshly initialised state for `config` (random weights, or `config.init_from`)."""
+def initial_state(config, num_classes: int | None = None, pretrained: bool = True) -> TrainState:
+  """Freshly initialised state for `config`: random weights, then `config.init_from` if set and
+  `pretrained` (a run resuming from its own checkpoint skips the conversion)."""
   num_classes = num_classes or len(class_names(config))
   model = build_model(config, num_classes)
   tx = optim.create_optimizer(config)
   state = create_train_state(model, tx, jax.random.key(config.seed), config.image_size)
-  if config.init_from:
+  if config.init_from and pretrained:
     from dclf import weights  # pylint: disable=g-import-not-at-top
-    variables = weights.load(config.init_from, config.model, state.variables(), bn_epsilon=config.bn_epsilon)
+    try:
+      variables = weights.load(config.init_from, config.model, state.variables(), bn_epsilon=config.bn_epsilon)
+    except weights.WeightsError as e:
+      raise UsageError(f"config.init_from: {e} (see docs/weights.md; --config.init_from='' starts from random "
+                       "weights)") from None
     state = state_from_variables(model, tx, variables)
   return state
 
@@ -185,18 +190,18 @@ def train_and_evaluate(config, workdir) -> dict:
 
   if config.train_crop_size:
     _check_fully_convolutional(config, len(data.class_names))
-  state = initial_state(config, len(data.class_names))
+  checkpointer = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints)
+  latest = checkpointer.latest_step()
+  state = initial_state(config, len(data.class_names), pretrained=latest is None)
   counts = models.count_params(state.variables(), state.trainable_keys)
   if jax.process_index() == 0:
     print(f"params: total={counts[0]} trainable={counts[1]}", flush=True)
   log.info("model %s on %d device(s) of %d process(es), %s", config.model, jax.device_count(),
                jax.process_count(), par.name)
 
-  checkpointer = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints)
   checkpoint.save_config(workdir, config)
   writer = MetricWriter(workdir)
   data_state = input_pipeline.DataState()
-  latest = checkpointer.latest_step()
   if latest is not None:
     tree = checkpointer.restore(latest, jax.device_get(state.checkpoint_tree()), data_state)
     state = state.from_checkpoint_tree(tree)
@@ -263,6 +268,7 @@ def train_and_evaluate(config, workdir) -> dict:
         log.info("step %d  %s accuracy %.4f", step, config.eval_split, eval_metrics["accuracy"])
         window_start += time.perf_counter() - eval_start  # evaluation is not training throughput
   progress.close()
+  batches.close()
 
   final_step = int(par.get_replicated(device_state.step))
   if not preempted:

@@ -44,7 +44,7 @@ def _sgdnet(num_classes, dtype, bn_epsilon=1e-3, bn_axis_name=None, frozen_bn_ba
 def _small_cnn(num_classes, dtype, bn_epsilon=1e-3, bn_axis_name=None, **_):
   return Network(
       features=SmallCNN(bn_epsilon=bn_epsilon, bn_axis_name=bn_axis_name, dtype=dtype),
-      head=LinearHead(num_classes, pool="avg", dtype=dtype),
+      head=LinearHead(num_classes, pool="avg_max", dtype=dtype),
   )
 
 

@@ -63,9 +63,10 @@ def import_file(model: str, file: Path, workdir: Path, overrides: list[str]) -> 
   from dclf import checkpoint, train  # pylint: disable=g-import-not-at-top  (slow imports, import only)
   if checkpoint.config_path(workdir).exists() or (workdir / "checkpoints").exists():
     raise UsageError(f"{workdir} already holds a run: import into a new workdir")
-  config = load_config(model, overrides)
-  if config.init_from:
+  if any(arg.startswith("--config.init_from=") for arg in overrides):
     raise UsageError("import reads FILE; --config.init_from has no use here")
+  config = load_config(model, overrides)
+  config.init_from = ""  # the imported checkpoint replaces the config's default pretrained file
   train.validate(config)
   with config.unlocked():
     config.class_names = list(train.class_names(config))
