@@ -15,6 +15,7 @@ import sys
 from typing import Any, Callable, Iterator, Optional
 
 import grain
+from absl import flags
 import jax
 import numpy as np
 
@@ -71,6 +72,14 @@ class RandomCrop(grain.transforms.RandomMap):
     return {**element, "image": image[top:top + self._size, left:left + self._size]}
 
 
+def _loader(source, sampler, ops, workers: int, shard_options=None) -> grain.DataLoader:
+  if workers and not flags.FLAGS.is_parsed():
+    # grain's worker processes read absl flags; outside an absl program nobody parsed them.
+    flags.FLAGS.mark_as_parsed()
+  return grain.DataLoader(data_source=source, sampler=sampler, operations=ops, worker_count=workers,
+                          shard_options=shard_options)
+
+
 def _process_shard(drop_remainder: bool):
   return grain.sharding.ShardOptions(jax.process_index(), jax.process_count(), drop_remainder=drop_remainder)
 
@@ -104,8 +113,7 @@ def train_loader(source, *, global_batch_size: int, seed: int, workers: int, cro
   sampler = GlobalBatchSampler(len(source), global_batch_size, seed)
   ops = [SelectKeys(keys)] + ([RandomCrop(crop_size)] if crop_size else [])
   ops.append(grain.transforms.Batch(global_batch_size // jax.process_count(), drop_remainder=True))
-  return grain.DataLoader(data_source=source, sampler=sampler, operations=ops, worker_count=workers,
-                          shard_options=grain.sharding.NoSharding())
+  return _loader(source, sampler, ops, workers, shard_options=grain.sharding.NoSharding())
 
 
 def num_eval_batches(num_examples: int, batch_size: int) -> int:
@@ -131,7 +139,7 @@ def eval_batches(source, *, batch_size: int, workers: int, keys=MODEL_KEYS) -> I
   sampler = grain.samplers.IndexSampler(
       len(source), shard_options=_process_shard(drop_remainder=False), shuffle=False, num_epochs=1)
   ops = [SelectKeys(keys), grain.transforms.Batch(batch_size, drop_remainder=False)]
-  loader = grain.DataLoader(data_source=source, sampler=sampler, operations=ops, worker_count=workers)
+  loader = _loader(source, sampler, ops, workers)
   template = None
   emitted = 0
   for batch in loader:

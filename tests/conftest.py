@@ -1,24 +1,12 @@
 """Two CPU devices for every test (multi-device steps without accelerators)."""
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
   os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2").strip()
 
 import pytest  # pylint: disable=g-import-not-at-top
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def run_module(module: str, *args, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
-  """Runs `python -m module args...` from the repository root, capturing text output."""
-  env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-  return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=REPO, env=env, capture_output=True,
-                        text=True, timeout=timeout, **kwargs)
 
 
 @pytest.fixture

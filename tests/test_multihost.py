@@ -12,7 +12,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import REPO, run_module
+from _cli import REPO, run_module
 from dclf import checkpoint
 
 ARGS = ["--config", str(REPO / "configs" / "default.py"), "--config.model=small_cnn", "--config.image_size=32",

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import REPO, run_module
+from _cli import REPO, run_module
 from dclf import checkpoint
 
 TINY = ["--config.image_size=32", "--config.batch_size=8", "--config.log_every_steps=4",

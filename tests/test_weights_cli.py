@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 import keras_refs  # sets KERAS_BACKEND before keras loads
-from conftest import run_module
+from _cli import run_module
 from dclf import checkpoint, preprocess, weights
 from dclf.predict import load_image
 from dclf.weights import cli
