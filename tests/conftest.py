@@ -34,3 +34,6 @@ def tiny_config():
   config.eval_every_steps = -1
   config.data_workers = 0
   return config
+
+
+pytest_plugins = ["eval_fixtures"]  # session fixtures: tiny dataset builds and trained runs
