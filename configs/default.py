@@ -31,7 +31,10 @@ def get_config() -> ml_collections.ConfigDict:
   # always sees whole images.
   config.train_crop_size = 0
   config.data_workers = 2  # grain worker processes decoding examples (0 = in the main process)
-  config.class_names = ()  # filled from the dataset and saved with the run
+  config.class_names = ()  # the model's outputs: filled from the dataset and saved with the run
+  # True: one sigmoid output per label of the dataset's multi-hot `labels` (e.g. blur and noise
+  # at once, distortions/blur_noise_multilabel), binary cross-entropy loss; accuracy = exact match.
+  config.multilabel = False
 
   # Optimisation (the poster's: Keras RMSprop lr 1e-3, decay 2e-5, batch 128, 10 epochs).
   config.optimizer = "rmsprop"

@@ -86,8 +86,8 @@ def write_variables(workdir, config, variables: dict) -> None:
   save_config(workdir, config)
 
 
-def load_variables(workdir) -> tuple[ml_collections.ConfigDict, dict]:
-  """The config saved in `workdir` and its latest checkpoint's `{'params', 'batch_stats'}`."""
+def load_latest(workdir) -> tuple[ml_collections.ConfigDict, dict, int]:
+  """The config saved in `workdir`, its latest checkpoint's `{'params', 'batch_stats'}` and step."""
   config = load_config(workdir)
   checkpointer = Checkpointer(workdir)
   step = checkpointer.latest_step()
@@ -95,4 +95,10 @@ def load_variables(workdir) -> tuple[ml_collections.ConfigDict, dict]:
     raise FileNotFoundError(f"no checkpoint in {checkpointer.directory}")
   tree = checkpointer.restore(step)
   checkpointer.close()
-  return config, {"params": tree["params"], "batch_stats": tree.get("batch_stats") or {}}
+  return config, {"params": tree["params"], "batch_stats": tree.get("batch_stats") or {}}, step
+
+
+def load_variables(workdir) -> tuple[ml_collections.ConfigDict, dict]:
+  """The config saved in `workdir` and its latest checkpoint's `{'params', 'batch_stats'}`."""
+  config, variables, _ = load_latest(workdir)
+  return config, variables

@@ -1,5 +1,6 @@
 """What every dclf command does with bad input: one line `error: ...` on stderr, exit code 2."""
 
+import argparse
 import sys
 from typing import Callable, NoReturn
 
@@ -36,3 +37,10 @@ def run_reporting_errors(fn: Callable, *args, errors=(), **kwargs):
     return fn(*args, **kwargs)
   except errors as e:
     fail(str(e))
+
+
+class ArgumentParser(argparse.ArgumentParser):
+  """argparse with dclf's convention for bad input: one `error: ...` line, exit code 2."""
+
+  def error(self, message):
+    fail(message)

@@ -20,6 +20,17 @@ class Dataset:
   name: str
   class_names: tuple[str, ...]
   splits: dict  # split name -> random-access source
+  available_splits: tuple[str, ...] = ()  # every split the dataset has, loaded or not
+  label_names: tuple[str, ...] = ()  # the axes of its multi-hot `labels`, if it has them
+
+  def output_names(self, multilabel: bool) -> tuple[str, ...]:
+    """What a model trained on it predicts: its classes, or (multi-label) its labels."""
+    if not multilabel:
+      return self.class_names
+    if not self.label_names:
+      raise UsageError(f"{self.name} has no multi-hot `labels` for a multilabel model; "
+                       "use e.g. distortions/blur_noise_multilabel_sample")
+    return self.label_names
 
 
 def _synthetic(config) -> Dataset:
@@ -27,18 +38,20 @@ def _synthetic(config) -> Dataset:
       split: SyntheticSource(size, config.image_size, len(SYNTHETIC_CLASSES), seed=config.seed * 1000 + i)
       for i, (split, size) in enumerate(SYNTHETIC_SIZES.items())
   }
-  return Dataset("synthetic", SYNTHETIC_CLASSES, splits)
+  return Dataset("synthetic", SYNTHETIC_CLASSES, splits, tuple(splits))
 
 
 def _tfds(config, splits) -> Dataset:
   from dclf import data  # pylint: disable=g-import-not-at-top  (tfds import is slow; only when used)
+  from dclf.data.distortions.recipes import MULTILABEL_AXES  # pylint: disable=g-import-not-at-top
   sources, info = {}, None
   try:
     for split in splits:
       sources[split], info = data.get_source(config.dataset, split, config.data_dir or None, build_if_missing=True)
   except data.DataError as e:
-    raise UsageError(str(e)) from None
-  return Dataset(config.dataset, tuple(info.features["label"].names), sources)
+    raise UsageError(e.message) from None  # one line; the download instructions are in the docs
+  label_names = MULTILABEL_AXES if "labels" in info.features else ()
+  return Dataset(config.dataset, tuple(info.features["label"].names), sources, tuple(info.splits), label_names)
 
 
 def load(config, splits) -> Dataset:
@@ -48,5 +61,5 @@ def load(config, splits) -> Dataset:
     unknown = set(splits) - set(dataset.splits)
     if unknown:
       raise UsageError(f"synthetic has no split {sorted(unknown)[0]!r}; splits: {', '.join(dataset.splits)}")
-    return Dataset(dataset.name, dataset.class_names, {s: dataset.splits[s] for s in splits})
+    return dataclasses.replace(dataset, splits={s: dataset.splits[s] for s in splits})
   return _tfds(config, splits)

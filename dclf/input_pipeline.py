@@ -19,7 +19,14 @@ from absl import flags
 import jax
 import numpy as np
 
-MODEL_KEYS = ("image", "label")
+
+def model_keys(label_key: str = "label") -> tuple[str, ...]:
+  """The features a train or eval step consumes: the image and its targets (`label`, or the
+  multi-hot `labels` of a multi-label run)."""
+  return ("image", label_key)
+
+
+MODEL_KEYS = model_keys()
 
 
 class SyntheticSource:
@@ -123,7 +130,7 @@ def num_eval_batches(num_examples: int, batch_size: int) -> int:
 
 def pad_batch(batch: Optional[dict], batch_size: int, template: dict) -> dict:
   """Pads `batch` (or builds an all-padding batch) to `batch_size` and adds a 0/1 `mask`."""
-  n = 0 if batch is None else len(batch["label"])
+  n = 0 if batch is None else len(batch["image"])
   padded = {}
   for key, like in template.items():
     out = np.zeros((batch_size,) + like.shape[1:], like.dtype)

@@ -1,112 +1,163 @@
-"""`python -m dclf.predict --workdir W [--format json|table] IMAGE...`: classify photos.
+"""`python -m dclf.predict --workdir W [--format json|table] [--top-k K] [--device-batch B] PATH...`
 
-W is a workdir of `dclf.main` or of `python -m dclf.weights import`. Each image is read as the
-datasets were made (dclf.data.imaging: RGB, grey / palette / CMYK converted, transparency
-composited on white; shorter side to the config's image size, bicubic; central square crop), then
-preprocessed as the config says. Prints one JSON line per image, `{"path", "label",
-"probabilities": {class: p}}` with the classes in label order, or a table.
+Classifies photos with the model of W (a workdir of `dclf.main` or `dclf.weights import`). PATH
+is an image file or a folder, searched recursively for IMAGE_EXTENSIONS. Each image is read as
+the datasets were made (dclf.data.imaging: RGB, grey / palette / CMYK converted, transparency
+composited on white; shorter side to the config's image size, bicubic; central square crop),
+then preprocessed as the config says. Runs data-parallel on every local device through
+`dclf.parallel` (the run's parallelism), `--device-batch` images per device at a time.
+
+Output: one JSON line per image, `{"path", "label", "probabilities": {class: p}}` with the
+classes in label order (`--top-k K` adds `"top_k": [[class, p], ...]`, most probable first; a
+multi-label model adds `"labels"`, every label with p >= 0.5, and its `label` joins them), or a
+table. An unreadable image prints `error: PATH: reason` on stderr, the others are still
+classified, and the exit code is 1. Bad usage (a workdir that is not a classifier's, no image
+found): one `error:` line, exit code 2. The Python API is `dclf.predict.Predictor`.
 """
 
-import argparse
+import concurrent.futures
 import json
+import re
 import sys
 from pathlib import Path
+from typing import Callable, Iterator
 
-import jax
 import numpy as np
 
-from dclf import models
+from dclf import cli
 from dclf.data import imaging
-from dclf.preprocess import preprocess
+from dclf.errors import UsageError
+from dclf.predictor import Predictor
 
-# Label sets of SEED_FACTS section 1, for workdirs whose config does not record `class_names`.
-DEFAULT_CLASS_NAMES = {
-    3: ("reference", "blur", "noise"),
-    7: ("reference", "gaussian_blur", "motion_blur", "color_noise", "mono_noise", "marble", "twirl"),
-}
-BATCH_SIZE = 32
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
+__all__ = ["Predictor", "find_images", "load_image", "predict_files", "format_table", "main"]
 
 
-class PredictError(Exception):
-  """Reported as one line `error: ...`, exit code 2."""
+class UnreadableImage(Exception):
+  """One image that cannot be classified; the message is `PATH: reason`."""
 
 
-def class_names(config, num_classes: int) -> tuple[str, ...]:
-  names = tuple(config.get("class_names") or ()) or DEFAULT_CLASS_NAMES.get(num_classes)
-  if names is None:
-    return tuple(f"class_{i}" for i in range(num_classes))
-  if len(names) != num_classes:
-    raise PredictError(f"the config names {len(names)} classes but the model has {num_classes}")
-  return names
+def find_images(paths) -> list[Path]:
+  """Files as given (whatever their extension); folders expanded to their image files,
+  recursively, sorted."""
+  found = []
+  for path in map(Path, paths):
+    if path.is_dir():
+      found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    else:
+      found.append(path)
+  return found
 
 
 def load_image(path, size: int) -> np.ndarray:
   """uint8 (size, size, 3), exactly as the datasets were made (dclf.data.imaging)."""
   try:
     rgb, _ = imaging.decode_photo(Path(path).read_bytes())
-  except (OSError, imaging.UnreadableSource) as e:
-    raise PredictError(f"cannot read image {path}: {e}") from None
+  except OSError as e:
+    raise UnreadableImage(f"{path}: {e.strerror or e}") from None
+  except imaging.UnreadableSource as e:  # PIL names its in-memory file: "... <_io.BytesIO object at 0x...>"
+    raise UnreadableImage(f"{path}: {re.sub(r' <_io.BytesIO object at 0x[0-9a-f]+>', '', str(e))}") from None
   return imaging.resize_shorter_and_centre_crop(rgb, size)
 
 
-def _classifier(workdir):
-  """(config, class names, jitted uint8 batch -> probabilities) of the workdir's model."""
-  from dclf import checkpoint  # pylint: disable=g-import-not-at-top  (orbax: slow to import)
+def _load_or_error(path, size: int):
   try:
-    config, variables = checkpoint.load_variables(workdir)
-  except (FileNotFoundError, ValueError) as e:
-    raise PredictError(f"{workdir}: {e}") from None
-  predictions = variables["params"].get("head", {}).get("predictions", {}).get("kernel")
-  if config.model not in models.CLASSIFIERS or predictions is None:
-    raise PredictError(f"{workdir} holds {config.model}, not a classifier")
-  num_classes = predictions.shape[-1]
-  model = models.create_model(config.model, num_classes=num_classes, bn_epsilon=config.get("bn_epsilon", 1e-3))
-  run = jax.jit(lambda images: jax.nn.softmax(model.apply(variables, preprocess(images, config.preprocess))))
-  return config, class_names(config, num_classes), run
+    return load_image(path, size)
+  except UnreadableImage as e:
+    return e
 
 
-def predict(workdir, paths) -> list[dict]:
-  """One {"path", "label", "probabilities"} per image, in order."""
-  config, names, run = _classifier(workdir)
-  size = config.get("image_size", 224)
-  results = []
-  for start in range(0, len(paths), BATCH_SIZE):
-    batch_paths = paths[start:start + BATCH_SIZE]
-    images = np.zeros((min(len(paths), BATCH_SIZE), size, size, 3), np.uint8)  # one shape: one compilation
-    for i, path in enumerate(batch_paths):
-      images[i] = load_image(path, size)
-    for path, p in zip(batch_paths, np.asarray(run(images))):
-      results.append({"path": str(path), "label": names[int(np.argmax(p))],
-                      "probabilities": {name: float(v) for name, v in zip(names, p)}})
-  return results
+def describe(path, probabilities: np.ndarray, predictor: Predictor, top_k: int = 0) -> dict:
+  """The output line of one image."""
+  names = predictor.names
+  result = {"path": str(path), **predictor.task.describe(probabilities, names),
+            "probabilities": {name: float(p) for name, p in zip(names, probabilities)}}
+  if top_k:
+    order = np.argsort(-probabilities, kind="stable")[:top_k]
+    result["top_k"] = [[names[i], float(probabilities[i])] for i in order]
+  return result
 
 
-def format_table(results) -> str:
-  """Path, label and one column per class probability."""
-  names = list(results[0]["probabilities"]) if results else []
-  widths = [max(9, len(n)) for n in names]
+def predict_files(predictor: Predictor, paths, on_error: Callable[[str], None], top_k: int = 0) -> Iterator[dict]:
+  """One result per readable image, in order, batch by batch (decoded in threads); each
+  unreadable one goes to `on_error("PATH: reason")` instead."""
+  paths = list(paths)
+  with concurrent.futures.ThreadPoolExecutor() as pool:
+    for start in range(0, len(paths), predictor.batch_size):
+      batch_paths = paths[start:start + predictor.batch_size]
+      loaded = list(pool.map(_load_or_error, batch_paths, [predictor.image_size] * len(batch_paths)))
+      good = []
+      for path, image in zip(batch_paths, loaded):
+        if isinstance(image, UnreadableImage):
+          on_error(str(image))
+        else:
+          good.append((path, image))
+      if good:
+        probabilities = predictor.predict(np.stack([image for _, image in good]))
+        yield from (describe(path, p, predictor, top_k) for (path, _), p in zip(good, probabilities))
+
+
+def format_table(results, top_k: int = 0) -> str:
+  """Path, label, then one column per class probability, or (top_k) the K most probable."""
+  if not results:
+    return ""
+  names = list(results[0]["probabilities"])
+  if top_k:
+    headers = [f"top{i + 1}" for i in range(len(results[0]["top_k"]))]
+    cells = [[f"{name} {p:.4f}" for name, p in r["top_k"]] for r in results]
+    widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
+  else:
+    headers, widths = names, [max(9, len(n)) for n in names]
+    cells = [[f"{r['probabilities'][n]:.4f}" for n in names] for r in results]
   path_width = max([len("path")] + [len(r["path"]) for r in results])
-  label_width = max([len("label")] + [len(n) for n in names])
-  rows = [["path".ljust(path_width), "label".ljust(label_width)] + [n.rjust(w) for n, w in zip(names, widths)]]
-  for r in results:
+  label_width = max([len("label")] + [len(n) for n in names] + [len(r["label"]) for r in results])
+  rows = [["path".ljust(path_width), "label".ljust(label_width)] + [h.rjust(w) for h, w in zip(headers, widths)]]
+  for r, row in zip(results, cells):
     rows.append([r["path"].ljust(path_width), r["label"].ljust(label_width)]
-                + [f"{r['probabilities'][n]:.4f}".rjust(w) for n, w in zip(names, widths)])
-  return "\n".join("  ".join(row) for row in rows)
+                + [c.rjust(w) for c, w in zip(row, widths)])
+  return "\n".join("  ".join(row).rstrip() for row in rows)
+
+
+def _parser() -> cli.ArgumentParser:
+  parser = cli.ArgumentParser(prog="python -m dclf.predict", description=__doc__.split("\n\n")[1])
+  parser.add_argument("--workdir", required=True, help="workdir of dclf.main or dclf.weights import")
+  parser.add_argument("--format", choices=("json", "table"), default="json")
+  parser.add_argument("--top-k", type=int, default=0, help="also list the K most probable classes")
+  parser.add_argument("--device-batch", type=int, default=32, help="images per device per step")
+  parser.add_argument("paths", nargs="+", metavar="PATH", help="image files (JPEG, PNG, BMP, ...) or folders")
+  return parser
+
+
+def _run(args) -> int:
+  if args.top_k < 0:
+    raise UsageError(f"--top-k must be >= 0, got {args.top_k}")
+  paths = find_images(args.paths)
+  if not paths:
+    raise UsageError(f"no image found in {', '.join(args.paths)} (extensions: {', '.join(sorted(IMAGE_EXTENSIONS))})")
+  predictor = Predictor(args.workdir, args.device_batch)
+  failures = []
+
+  def on_error(message: str) -> None:
+    failures.append(message)
+    print(f"error: {message}", file=sys.stderr, flush=True)
+
+  results = predict_files(predictor, paths, on_error, args.top_k)
+  if args.format == "table":
+    print(format_table(list(results), args.top_k))
+  else:
+    for result in results:
+      print(json.dumps(result), flush=True)
+  return 1 if failures else 0
 
 
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(prog="python -m dclf.predict", description=__doc__.split("\n\n")[0])
-  parser.add_argument("--workdir", required=True, help="workdir of dclf.main or dclf.weights import")
-  parser.add_argument("--format", choices=("json", "table"), default="json")
-  parser.add_argument("images", nargs="+", help="image files (JPEG, PNG, BMP, ...)")
-  args = parser.parse_args(argv)
+  """The exit code: 0, 1 (some image unreadable) or 2 (bad usage)."""
+  args = _parser().parse_args(argv)
   try:
-    results = predict(args.workdir, args.images)
-  except PredictError as e:
-    print(f"error: {e}", file=sys.stderr)
+    return _run(args)
+  except UsageError as e:
+    print(f"error: {e}", file=sys.stderr, flush=True)
     return 2
-  print(format_table(results) if args.format == "table" else "\n".join(json.dumps(r) for r in results))
-  return 0
 
 
 if __name__ == "__main__":

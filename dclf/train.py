@@ -15,8 +15,7 @@ from pathlib import Path
 import flax
 import jax
 import jax.numpy as jnp
-import numpy as np
-from dclf import checkpoint, datasets, input_pipeline, log, models, optim, parallel, steps
+from dclf import checkpoint, datasets, evaluation, inference, input_pipeline, log, models, optim, parallel, steps
 from dclf.errors import UsageError
 from dclf.fileio import atomic_write_json
 from dclf.metric_writers import MetricWriter
@@ -55,6 +54,16 @@ def class_names(config) -> tuple[str, ...]:
   return tuple(data.class_names(config.dataset))
 
 
+# JAX's default threefry keys make XLA:CPU compile parameter initialisation very slowly (about
+# 10x longer than the whole train step for small_cnn); rbg keys compile in seconds, are as
+# deterministic for a given seed and backend, and are what large TPU runs commonly use.
+PRNG_IMPL = "rbg"
+
+
+def prng_key(seed: int):
+  return jax.random.key(seed, impl=PRNG_IMPL)
+
+
 def compute_dtype(config):
   return jnp.bfloat16 if config.half_precision else jnp.float32
 
@@ -76,7 +85,7 @@ def initial_state(config, num_classes: int | None = None, pretrained: bool = Tru
   num_classes = num_classes or len(class_names(config))
   model = build_model(config, num_classes)
   tx = optim.create_optimizer(config)
-  state = create_train_state(model, tx, jax.random.key(config.seed), config.image_size)
+  state = create_train_state(model, tx, prng_key(config.seed), config.image_size)
   if config.init_from and pretrained:
     from dclf import weights  # pylint: disable=g-import-not-at-top
     try:
@@ -93,9 +102,7 @@ def _check_fully_convolutional(config, num_classes: int) -> None:
   the input size (a global-average-pool head, not a flatten)."""
   if not 0 < config.train_crop_size <= config.image_size:
     raise UsageError(f"train_crop_size {config.train_crop_size} must be in 1..image_size ({config.image_size})")
-  model = build_model(config, num_classes)
-  shapes = lambda size: jax.tree.map(lambda x: x.shape, models.init_shapes(model, size))
-  if shapes(config.train_crop_size) != shapes(config.image_size):
+  if not models.takes_any_size(build_model(config, num_classes), config.image_size, config.train_crop_size):
     raise UsageError(f"model {config.model} needs whole {config.image_size}x{config.image_size} inputs; "
                      "train_crop_size works with fully convolutional models (small_cnn, sgdnet)")
 
@@ -116,15 +123,20 @@ def _host_batch_size(config) -> int:
   return config.batch_size // jax.process_count()
 
 
+def _model_keys(config) -> tuple[str, ...]:
+  return input_pipeline.model_keys(steps.OBJECTIVES[config.multilabel].label_key)
+
+
 def evaluate(par, eval_fn, device_state, source, config) -> dict:
-  """Loss and accuracy over every example of `source` exactly once (padding masked out)."""
-  totals = {"loss_sum": 0.0, "correct": 0.0, "count": 0.0}
-  for batch in input_pipeline.eval_batches(source, batch_size=_host_batch_size(config), workers=config.data_workers):
+  """Loss and metrics (accuracy ...) over every example of `source` exactly once (padding masked out)."""
+  totals = {}
+  for batch in input_pipeline.eval_batches(source, batch_size=_host_batch_size(config), workers=config.data_workers,
+                                           keys=_model_keys(config)):
     batch = par.put_batch(input_pipeline.split_for_devices(batch, len(par.devices)))
     sums = par.get_replicated(eval_fn(device_state, batch))
-    totals = {k: totals[k] + float(sums[k]) for k in totals}
-  count = max(totals["count"], 1.0)
-  return {"loss": totals["loss_sum"] / count, "accuracy": totals["correct"] / count, "examples": int(totals["count"])}
+    totals = {k: totals.get(k, 0.0) + float(v) for k, v in sums.items()}
+  count = totals.pop("count", 0.0)
+  return {**{k: v / max(count, 1.0) for k, v in totals.items()}, "examples": int(count)}
 
 
 class _Progress:
@@ -184,15 +196,16 @@ def train_and_evaluate(config, workdir) -> dict:
   workdir = _prepare_workdir(workdir)
   par = parallel.create(config.parallelism)
   data = datasets.load(config, splits=(config.train_split, config.eval_split))
+  output_names = data.output_names(config.multilabel)
   config = config.copy_and_resolve_references()
   with config.unlocked():
-    config.class_names = list(data.class_names)
+    config.class_names = list(output_names)
 
   if config.train_crop_size:
-    _check_fully_convolutional(config, len(data.class_names))
+    _check_fully_convolutional(config, len(output_names))
   checkpointer = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints)
   latest = checkpointer.latest_step()
-  state = initial_state(config, len(data.class_names), pretrained=latest is None)
+  state = initial_state(config, len(output_names), pretrained=latest is None)
   counts = models.count_params(state.variables(), state.trainable_keys)
   if jax.process_index() == 0:
     print(f"params: total={counts[0]} trainable={counts[1]}", flush=True)
@@ -215,16 +228,18 @@ def train_and_evaluate(config, workdir) -> dict:
   steps_per_epoch = max(len(train_source) // config.batch_size, 1)
   num_steps = config.num_train_steps if config.num_train_steps > 0 else config.num_epochs * steps_per_epoch
   dtype = compute_dtype(config)
-  train_fn = par.compile(functools.partial(steps.train_step, preprocess_mode=config.preprocess, dtype=dtype),
-                         num_sharded=1, num_broadcast=1, donate_state=True)
-  eval_fn = par.compile(functools.partial(steps.eval_step, preprocess_mode=config.preprocess, dtype=dtype))
+  step_options = {"preprocess_mode": config.preprocess, "dtype": dtype, "multilabel": config.multilabel}
+  train_fn = par.compile(functools.partial(steps.train_step, **step_options), num_sharded=1, num_broadcast=1,
+                         donate_state=True)
+  eval_fn = par.compile(functools.partial(steps.eval_step, **step_options))
 
   start_step = int(state.step)
   device_state = par.put_state(state)
   loader = input_pipeline.train_loader(train_source, global_batch_size=config.batch_size, seed=config.seed,
-                                       workers=config.data_workers, crop_size=config.train_crop_size)
+                                       workers=config.data_workers, crop_size=config.train_crop_size,
+                                       keys=_model_keys(config))
   batches = input_pipeline.TrainBatches(loader, par.put_batch, len(par.devices), data_state)
-  rng = jax.random.key(config.seed)
+  rng = prng_key(config.seed)
 
   def save(step):
     checkpointer.save(step, par.get_state(device_state.checkpoint_tree()), data_state)
@@ -275,12 +290,17 @@ def train_and_evaluate(config, workdir) -> dict:
     eval_metrics = evaluate(par, eval_fn, device_state, data.splits[config.eval_split], config)
     writer.write(final_step, eval_metrics, "eval")
     log.info("%s accuracy %.4f on %d examples", config.eval_split, eval_metrics["accuracy"], eval_metrics["examples"])
+  test_report = {}
+  if not preempted and evaluation.TEST_SPLIT in data.available_splits:
+    predict = inference.BatchPredictor(par, device_state, config)
+    test_report = evaluation.evaluate(predict, config, evaluation.TEST_SPLIT, workdir, final_step)
   checkpointer.wait()
   checkpointer.close()
   writer.close()
   images_per_sec = timed_images / timed_seconds if timed_seconds else None
   summary = _summary(config, final_step, train_metrics, eval_metrics, counts, images_per_sec, par)
   summary["preempted"] = preempted
+  summary["test_accuracy"] = test_report.get("accuracy")
   if jax.process_index() == 0:
     atomic_write_json(workdir / "summary.json", summary)
   return summary

@@ -3,6 +3,7 @@
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("JAX_DEFAULT_PRNG_IMPL", "rbg")  # as dclf.train uses: threefry init compiles slowly on CPU
 if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
   os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2").strip()
 
@@ -22,3 +23,6 @@ def tiny_config():
   config.eval_every_steps = -1
   config.data_workers = 0
   return config
+
+
+pytest_plugins = ["eval_fixtures"]  # session fixtures: tiny dataset builds and trained runs

@@ -75,6 +75,8 @@ def test_two_processes_train_like_one_process_with_two_devices(tmp_path, one_pro
   multi, single = _assert_same_run(tmp_path, one_process_two_devices)
   assert (multi["processes"], multi["devices"], single["processes"]) == (2, 2, 1)
   assert multi["eval_accuracy"] == single["eval_accuracy"]
+  assert multi["test_accuracy"] == single["test_accuracy"]  # the test report gathers both processes' shards
+  assert json.loads((tmp_path / "eval" / "test" / "report.json").read_text())["num_examples"] == 256
   data = tmp_path / "checkpoints" / "12" / "data"
   assert sorted(p.name for p in data.glob("*.json")) == ["process_0-of-2.json", "process_1-of-2.json"]
 

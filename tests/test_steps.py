@@ -179,7 +179,7 @@ def test_eval_step_counts_masked_examples_once(tiny_config):
   assert float(sums["count"]) == 5.0
   logits = state.apply_fn(state.variables(), jnp.asarray(batch["image"].reshape(8, 32, 32, 3), jnp.float32))
   correct = (np.argmax(np.asarray(logits), -1) == batch["label"].reshape(8))[:5].sum()
-  assert float(sums["correct"]) == correct
+  assert float(sums["accuracy"]) == correct
 
 
 def test_keras_rmsprop_and_decay_semantics():

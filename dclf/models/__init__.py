@@ -79,6 +79,12 @@ def init_shapes(model: Network, image_size: int = 224):
   return jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros(x.shape, x.dtype), train=False))
 
 
+def takes_any_size(model: Network, image_size: int, other_size: int) -> bool:
+  """Whether variables made for `image_size` inputs also fit `other_size` ones (no flatten)."""
+  shapes = lambda size: jax.tree.map(lambda x: x.shape, init_shapes(model, size))
+  return shapes(image_size) == shapes(other_size)
+
+
 def count_params(variables, trainable_keys) -> tuple[int, int]:
   """(total, trainable): total counts every variable, BatchNorm moving statistics included, as
   Keras' summary does; trainable counts the `params` under `trainable_keys`."""
@@ -89,4 +95,4 @@ def count_params(variables, trainable_keys) -> tuple[int, int]:
 
 
 __all__ = ["CLASSIFIERS", "MODELS", "Network", "ResNet50V1", "VGG16", "SGDNetTrunk", "SGDNetQualityHead",
-           "LinearHead", "VGGHead", "SmallCNN", "create_model", "init_shapes", "count_params"]
+           "LinearHead", "VGGHead", "SmallCNN", "create_model", "init_shapes", "takes_any_size", "count_params"]

@@ -1,0 +1,42 @@
+"""Accuracy by distortion severity: the poster's error analysis (accuracy rises with severity).
+
+The datasets record each image's severity, 0 where the image does not carry that distortion
+(SEED_FACTS sections 2 and 5): distortions/* have `radius` (Gaussian blur, U[1, 11)), `amount`
+(noise std in 0..255 units, integers 1..26) and `density` (share of pixels noised, U[0.1, 1.1));
+LIVE has `sigma` (blur std in pixels, or noise std on a 0..1 scale), binned by quantiles of each
+class's own values since the units differ per distortion.
+"""
+
+import numpy as np
+
+from dclf import metrics
+
+# feature -> bin edges for the values of one class.
+SEVERITY_BINS = {
+    "radius": lambda values: np.arange(1, 12),  # 1 px wide
+    "amount": lambda values: np.array([1, 6, 11, 16, 21, 26]),  # 1-5, 6-10, 11-15, 16-20, 21-26
+    "density": lambda values: np.array([0.1, 0.3, 0.5, 0.7, 0.9, 1.1]),
+    "sigma": lambda values: metrics.quantile_edges(values, 5),
+}
+
+
+def by_severity(features: dict, classes, class_names, correct) -> dict:
+  """{class name: {feature: bins}} for every class whose examples carry a severity feature;
+  `classes` are the examples' true classes (dataset order), `correct` whether each was right."""
+  classes, correct = np.asarray(classes), np.asarray(correct)
+  result = {}
+  for index, name in enumerate(class_names):
+    members = classes == index
+    carried = {feature: values[members] for feature, values in features.items()
+               if feature in SEVERITY_BINS and np.any(values[members] > 0)}
+    binned = {feature: metrics.binned_accuracy(values, correct[members], SEVERITY_BINS[feature](values))
+              for feature, values in carried.items()}
+    if binned:
+      result[name] = binned
+  return result
+
+
+def bin_label(bins: list, index: int) -> str:
+  """'[low, high)', the last bin closed: '[low, high]'."""
+  close = "]" if index == len(bins) - 1 else ")"
+  return f"[{bins[index]['low']:.3g}, {bins[index]['high']:.3g}{close}"
