@@ -66,23 +66,23 @@ def _assert_same_run(a, b, rtol=1e-6, atol=1e-7):
 @pytest.fixture(scope="module")
 def one_process_two_devices(tmp_path_factory):
   workdir = tmp_path_factory.mktemp("single")
-  _single_process(workdir, "--config.num_train_steps=12", "--config.checkpoint_every_steps=4")
+  _single_process(workdir, "--config.num_train_steps=40", "--config.checkpoint_every_steps=4")
   return workdir
 
 
 def test_two_processes_train_like_one_process_with_two_devices(tmp_path, one_process_two_devices):
-  _wait(_start_processes(tmp_path, "--config.num_train_steps=12", "--config.checkpoint_every_steps=4"))
+  _wait(_start_processes(tmp_path, "--config.num_train_steps=40", "--config.checkpoint_every_steps=4"))
   multi, single = _assert_same_run(tmp_path, one_process_two_devices)
   assert (multi["processes"], multi["devices"], single["processes"]) == (2, 2, 1)
   assert multi["eval_accuracy"] == single["eval_accuracy"]
   assert multi["test_accuracy"] == single["test_accuracy"]  # the test report gathers both processes' shards
   assert json.loads((tmp_path / "eval" / "test" / "report.json").read_text())["num_examples"] == 256
-  data = tmp_path / "checkpoints" / "12" / "data"
+  data = tmp_path / "checkpoints" / "40" / "data"
   assert sorted(p.name for p in data.glob("*.json")) == ["process_0-of-2.json", "process_1-of-2.json"]
 
 
 def test_sigterm_on_one_host_stops_all_at_one_step_then_resumes(tmp_path, one_process_two_devices):
-  procs = _start_processes(tmp_path, "--config.num_train_steps=12", "--config.checkpoint_every_steps=4")
+  procs = _start_processes(tmp_path, "--config.num_train_steps=40", "--config.checkpoint_every_steps=4")
   deadline = time.time() + 300
   while not (tmp_path / "checkpoints" / "4").exists():
     assert all(p.poll() is None for p in procs) and time.time() < deadline, "run ended before step 4"
@@ -92,15 +92,15 @@ def test_sigterm_on_one_host_stops_all_at_one_step_then_resumes(tmp_path, one_pr
     p.communicate(timeout=300)
   assert [p.returncode for p in procs] == [0, 0]
   summary = json.loads((tmp_path / "summary.json").read_text())
-  assert summary["preempted"] is True and summary["step"] < 12
+  assert summary["preempted"] is True and summary["step"] < 40
   assert (tmp_path / "checkpoints" / str(summary["step"])).exists()
-  _wait(_start_processes(tmp_path, "--config.num_train_steps=12", "--config.checkpoint_every_steps=4"))
+  _wait(_start_processes(tmp_path, "--config.num_train_steps=40", "--config.checkpoint_every_steps=4"))
   _assert_same_run(tmp_path, one_process_two_devices)
 
 
 def test_checkpoint_from_two_devices_resumes_on_one(tmp_path, one_process_two_devices):
   _single_process(tmp_path, "--config.num_train_steps=8", "--config.checkpoint_every_steps=4", devices=2)
-  resumed = _single_process(tmp_path, "--config.num_train_steps=12", "--config.checkpoint_every_steps=4", devices=1)
+  resumed = _single_process(tmp_path, "--config.num_train_steps=40", "--config.checkpoint_every_steps=4", devices=1)
   assert "resuming from checkpoint at step 8" in resumed.stderr
   assert json.loads((tmp_path / "summary.json").read_text())["devices"] == 1
   # Same global batches; one device instead of two only changes float summation order.

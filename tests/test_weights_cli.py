@@ -45,7 +45,8 @@ def softmax_file(tmp_path_factory, photos):
 def test_import_predict_and_fine_tune(tmp_path, softmax_file, photos):
   path, keras_probabilities = softmax_file
   workdir = tmp_path / "softmax"
-  done = run_module("dclf.weights", "import", "softmax", path, "--workdir", workdir, f"--config.image_size={SIZE}")
+  done = run_module("dclf.weights", "import", "softmax", path, "--workdir", workdir, f"--config.image_size={SIZE}",
+                    "--config.dataset=synthetic")
   assert done.returncode == 0, done.stderr
   assert done.stdout.strip() == f"{workdir}: softmax, 1 layer(s) from {path} (softmax classifier, Keras 2.1.2 full-model .h5)"
   config, imported = checkpoint.load_variables(workdir)
@@ -66,7 +67,7 @@ def test_import_predict_and_fine_tune(tmp_path, softmax_file, photos):
   assert [line["label"] for line in lines] == [["reference", "blur", "noise"][i] for i in keras_probabilities.argmax(1)]
 
   trained = run_module("dclf.main", "--config", "configs/softmax.py", "--workdir", workdir, f"--config.image_size={SIZE}",
-                       "--config.batch_size=8", "--config.num_train_steps=2", "--config.eval_every_steps=-1",
+                       "--config.dataset=synthetic", "--config.batch_size=8", "--config.num_train_steps=2", "--config.eval_every_steps=-1",
                        "--config.data_workers=0")
   assert trained.returncode == 0, trained.stderr
   assert "resuming from checkpoint at step 0" in trained.stdout + trained.stderr
