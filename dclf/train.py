@@ -8,18 +8,19 @@ command continues where the last checkpoint left off.
 import functools
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import flax
 import jax
 import jax.numpy as jnp
+
 from dclf import checkpoint, datasets, evaluation, inference, input_pipeline, log, models, optim, parallel, steps
 from dclf.errors import UsageError
 from dclf.fileio import atomic_write_json
 from dclf.metric_writers import MetricWriter
 from dclf.preemption import PreemptionGuard
+from dclf.progress import ProgressBar, Throughput
 from dclf.preprocess import PREPROCESSORS
 from dclf.train_state import TrainState, create_train_state, state_from_variables
 
@@ -139,26 +140,6 @@ def evaluate(par, eval_fn, device_state, source, config) -> dict:
   return {**{k: v / max(count, 1.0) for k, v in totals.items()}, "examples": int(count)}
 
 
-class _Progress:
-  """A tqdm bar when stderr is a terminal; log lines either way."""
-
-  def __init__(self, total: int, initial: int):
-    self._bar = None
-    if sys.stderr.isatty() and jax.process_index() == 0:
-      from tqdm import tqdm  # pylint: disable=g-import-not-at-top
-      self._bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)
-
-  def update(self, n: int = 1, **postfix):
-    if self._bar is not None:
-      self._bar.update(n)
-      if postfix:
-        self._bar.set_postfix(postfix, refresh=False)
-
-  def close(self):
-    if self._bar is not None:
-      self._bar.close()
-
-
 def _summary(config, step, train_metrics, eval_metrics, counts, images_per_sec, par) -> dict:
   return {
       "step": int(step),
@@ -187,6 +168,23 @@ def _summary(config, step, train_metrics, eval_metrics, counts, images_per_sec, 
   }
 
 
+def _resume(checkpointer, step: int, state: TrainState, data_state, writer) -> TrainState:
+  """The state (and data position) of checkpoint `step`; metrics logged past it are dropped."""
+  tree = checkpointer.restore(step, jax.device_get(state.checkpoint_tree()), data_state)
+  writer.truncate_after(step)
+  log.info("resuming from checkpoint at step %d in %s", step, checkpointer.directory)
+  if not checkpointer.has_data_state(step):
+    log.info("the checkpoint holds no data position for %d process(es): the data order starts afresh",
+             jax.process_count())
+  return state.from_checkpoint_tree(tree)
+
+
+def _num_steps(config, train_examples: int) -> int:
+  if config.num_train_steps > 0:
+    return config.num_train_steps
+  return config.num_epochs * max(train_examples // config.batch_size, 1)
+
+
 def train_and_evaluate(config, workdir) -> dict:
   """Trains `config.model` on `config.dataset`, resuming from `workdir` if it holds a checkpoint.
 
@@ -200,9 +198,9 @@ def train_and_evaluate(config, workdir) -> dict:
   config = config.copy_and_resolve_references()
   with config.unlocked():
     config.class_names = list(output_names)
-
   if config.train_crop_size:
     _check_fully_convolutional(config, len(output_names))
+
   checkpointer = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints)
   latest = checkpointer.latest_step()
   state = initial_state(config, len(output_names), pretrained=latest is None)
@@ -210,30 +208,20 @@ def train_and_evaluate(config, workdir) -> dict:
   if jax.process_index() == 0:
     print(f"params: total={counts[0]} trainable={counts[1]}", flush=True)
   log.info("model %s on %d device(s) of %d process(es), %s", config.model, jax.device_count(),
-               jax.process_count(), par.name)
-
+           jax.process_count(), par.name)
   checkpoint.save_config(workdir, config)
   writer = MetricWriter(workdir)
   data_state = input_pipeline.DataState()
   if latest is not None:
-    tree = checkpointer.restore(latest, jax.device_get(state.checkpoint_tree()), data_state)
-    state = state.from_checkpoint_tree(tree)
-    writer.truncate_after(latest)
-    log.info("resuming from checkpoint at step %d in %s", latest, checkpointer.directory)
-    if not checkpointer.has_data_state(latest):
-      log.info("the checkpoint holds no data position for %d process(es): the data order starts afresh",
-               jax.process_count())
+    state = _resume(checkpointer, latest, state, data_state, writer)
 
-  train_source = data.splits[config.train_split]
-  steps_per_epoch = max(len(train_source) // config.batch_size, 1)
-  num_steps = config.num_train_steps if config.num_train_steps > 0 else config.num_epochs * steps_per_epoch
-  dtype = compute_dtype(config)
-  step_options = {"preprocess_mode": config.preprocess, "dtype": dtype, "multilabel": config.multilabel}
+  train_source, eval_source = data.splits[config.train_split], data.splits[config.eval_split]
+  num_steps = _num_steps(config, len(train_source))
+  step_options = {"preprocess_mode": config.preprocess, "dtype": compute_dtype(config),
+                  "multilabel": config.multilabel}
   train_fn = par.compile(functools.partial(steps.train_step, **step_options), num_sharded=1, num_broadcast=1,
                          donate_state=True)
   eval_fn = par.compile(functools.partial(steps.eval_step, **step_options))
-
-  start_step = int(state.step)
   device_state = par.put_state(state)
   loader = input_pipeline.train_loader(train_source, global_batch_size=config.batch_size, seed=config.seed,
                                        workers=config.data_workers, crop_size=config.train_crop_size,
@@ -244,31 +232,27 @@ def train_and_evaluate(config, workdir) -> dict:
   def save(step):
     checkpointer.save(step, par.get_state(device_state.checkpoint_tree()), data_state)
 
-  train_metrics, eval_metrics = {}, {}
-  timed_images, timed_seconds = 0, 0.0
-  progress = _Progress(num_steps, start_step)
-  preempted = False
+  def run_eval(step):
+    metrics = evaluate(par, eval_fn, device_state, eval_source, config)
+    writer.write(step, metrics, "eval")
+    log.info("step %d  %s accuracy %.4f on %d examples", step, config.eval_split, metrics["accuracy"],
+             metrics["examples"])
+    return metrics
+
+  train_metrics, eval_metrics, preempted = {}, {}, False
+  throughput = Throughput(config.batch_size)
+  bar = ProgressBar(num_steps, int(state.step))
   with PreemptionGuard() as guard:
-    window_start, window_steps = None, 0
-    for step in range(start_step + 1, num_steps + 1):
+    for step in range(int(state.step) + 1, num_steps + 1):
       device_state, metrics = train_fn(device_state, next(batches), rng)
-      if window_start is None:  # the first step compiles: time from its end
-        jax.block_until_ready(metrics)
-        window_start = time.perf_counter()
-      else:
-        window_steps += 1
-      progress.update(1)
+      throughput.step_done(metrics)
+      bar.update()
       if step % config.log_every_steps == 0 or step == num_steps:
         train_metrics = {k: float(v) for k, v in par.get_replicated(metrics).items()}
-        elapsed = time.perf_counter() - window_start
-        rate = window_steps * config.batch_size / elapsed if window_steps else float("nan")
-        if window_steps:
-          timed_images += window_steps * config.batch_size
-          timed_seconds += elapsed
-        log.info("step %d/%d  loss %.4f  accuracy %.4f  %.1f images/s", step, num_steps,
-                     train_metrics["loss"], train_metrics["accuracy"], rate)
+        rate = throughput.window_rate()
+        log.info("step %d/%d  loss %.4f  accuracy %.4f  %.1f images/s", step, num_steps, train_metrics["loss"],
+                 train_metrics["accuracy"], rate)
         writer.write(step, {**train_metrics, "images_per_sec": rate}, "train")
-        window_start, window_steps = time.perf_counter(), 0
       if guard.should_stop(step):
         preempted = True
         save(step)
@@ -277,30 +261,24 @@ def train_and_evaluate(config, workdir) -> dict:
       if step % config.checkpoint_every_steps == 0 or step == num_steps:
         save(step)
       if config.eval_every_steps > 0 and step % config.eval_every_steps == 0 and step != num_steps:
-        eval_start = time.perf_counter()
-        eval_metrics = evaluate(par, eval_fn, device_state, data.splits[config.eval_split], config)
-        writer.write(step, eval_metrics, "eval")
-        log.info("step %d  %s accuracy %.4f", step, config.eval_split, eval_metrics["accuracy"])
-        window_start += time.perf_counter() - eval_start  # evaluation is not training throughput
-  progress.close()
+        started = time.perf_counter()
+        eval_metrics = run_eval(step)
+        throughput.pause_for(time.perf_counter() - started)
+  bar.close()
   batches.close()
 
   final_step = int(par.get_replicated(device_state.step))
-  if not preempted:
-    eval_metrics = evaluate(par, eval_fn, device_state, data.splits[config.eval_split], config)
-    writer.write(final_step, eval_metrics, "eval")
-    log.info("%s accuracy %.4f on %d examples", config.eval_split, eval_metrics["accuracy"], eval_metrics["examples"])
   test_report = {}
-  if not preempted and evaluation.TEST_SPLIT in data.available_splits:
-    predict = inference.BatchPredictor(par, device_state, config)
-    test_report = evaluation.evaluate(predict, config, evaluation.TEST_SPLIT, workdir, final_step)
+  if not preempted:
+    eval_metrics = run_eval(final_step)
+    if evaluation.TEST_SPLIT in data.available_splits:
+      predictor = inference.BatchPredictor(par, device_state, config)
+      test_report = evaluation.evaluate(predictor, config, evaluation.TEST_SPLIT, workdir, final_step)
   checkpointer.wait()
   checkpointer.close()
   writer.close()
-  images_per_sec = timed_images / timed_seconds if timed_seconds else None
-  summary = _summary(config, final_step, train_metrics, eval_metrics, counts, images_per_sec, par)
-  summary["preempted"] = preempted
-  summary["test_accuracy"] = test_report.get("accuracy")
+  summary = _summary(config, final_step, train_metrics, eval_metrics, counts, throughput.images_per_sec, par)
+  summary.update(preempted=preempted, test_accuracy=test_report.get("accuracy"))
   if jax.process_index() == 0:
     atomic_write_json(workdir / "summary.json", summary)
   return summary
