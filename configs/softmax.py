@@ -10,16 +10,10 @@ Poster: validation 0.450, test 0.455 (no LIVE number). Not yet reproduced here: 
 be downloaded on the machines this was written on.
 """
 
-from configs import default
+from configs import vgg16_scratch
 
 
 def get_config():
-  config = default.get_config()
+  config = vgg16_scratch.get_config()  # the same recipe and data
   config.model = "softmax"
-  config.dataset = "distortions/blur_noise_split95"
-  config.optimizer = "adam"
-  config.learning_rate = 1e-3
-  config.lr_decay = 0.0
-  config.batch_size = 128
-  config.num_epochs = 20
   return config
