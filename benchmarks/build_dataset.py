@@ -13,23 +13,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
 import tempfile
 import time
 
 import dclf.data
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from dclf.bench.records import cpu_model
 
 
 def _cpu_seconds(who: int) -> float:
@@ -57,7 +46,7 @@ def main() -> None:
     parser.add_argument("--workers", default=str(os.cpu_count()), help="comma-separated worker counts")
     parser.add_argument("--num_sources", type=int, help="override the config's number of sources")
     args = parser.parse_args()
-    print(f"{args.name} on {os.cpu_count()} x {_cpu_model()}")
+    print(f"{args.name} on {os.cpu_count()} x {cpu_model()}")
     print(f"{'workers':>7} {'examples':>8} {'seconds':>8} {'ex/s':>7} {'ex/s/worker':>11} "
           f"{'cpu main':>8} {'cpu workers':>11} {'load':>5}")
     for workers in (int(count) for count in args.workers.split(",")):

@@ -16,12 +16,12 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(var, "1")
 
 import argparse  # noqa: E402
-import platform  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 from dclf import distort  # noqa: E402
+from dclf.bench.records import cpu_model  # noqa: E402
 
 SIZE = 224
 JAX_BATCH = 64
@@ -82,14 +82,6 @@ def _imagecorruptions_rows(images, repeat):
         yield name, f"imagecorruptions {corruption} s{severity}", *_best_rate(run, len(images), repeat)
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown CPU"
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=32, help="images per timed NumPy run")
@@ -102,7 +94,7 @@ def main():
         *_imagecorruptions_rows(images, args.repeat),
     ]
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"\n{SIZE}x{SIZE} RGB uint8, single process, one thread; CPU: {_cpu_model()} "
+    print(f"\n{SIZE}x{SIZE} RGB uint8, single process, one thread; CPU: {cpu_model()} "
           f"({os.cpu_count()} cores), load average {load}\n")
     print("| filter | implementation | images/s per core (CPU time) | images/s (wall) |")
     print("|---|---|---:|---:|")

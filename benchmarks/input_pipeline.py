@@ -11,19 +11,11 @@ average, since wall-clock numbers depend on what else runs on the machine.
 
 import argparse
 import os
-import platform
 import time
 
 from configs import default
 from dclf import datasets, input_pipeline
-
-
-def _cpu_model() -> str:
-  with open("/proc/cpuinfo") as cpuinfo:
-    for line in cpuinfo:
-      if line.startswith("model name"):
-        return line.split(":", 1)[1].strip()
-  return platform.processor() or "unknown CPU"
+from dclf.bench.records import cpu_model
 
 
 def images_per_sec(source, workers: int, batch_size: int, batches: int) -> float:
@@ -47,7 +39,7 @@ def main():
   config.dataset = args.dataset
   source = datasets.load(config, splits=("train",)).splits["train"]
   print(f"{args.dataset} train ({len(source)} examples), batch {args.batch_size}, {args.batches} batches; "
-        f"{_cpu_model()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
+        f"{cpu_model()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
   print("| workers | images/s | images/s per worker |")
   print("|---|---|---|")
   for workers in (int(w) for w in args.workers.split(",")):

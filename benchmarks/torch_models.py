@@ -1,0 +1,118 @@
+"""The poster's four classifiers in PyTorch, for the speed reference only (no weights, no
+training code): the graphs, parameter counts and frozen parts of `dclf.models`.
+
+NCHW tensors; a flattened VGG feature map is channel-height-width ordered here and
+height-width-channel ordered in Flax, which changes no count or FLOP.
+"""
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+VGG16_BLOCKS_1_TO_4 = ((2, 64), (2, 128), (3, 256), (3, 512))
+RESNET50_STAGES = ((3, (64, 64, 256)), (4, (128, 128, 512)), (6, (256, 256, 1024)), (3, (512, 512, 2048)))
+KERAS_BN_EPSILON = 1e-3
+KERAS_BN_MOMENTUM = 0.01  # PyTorch's momentum weighs the new batch: 1 - Keras' 0.99
+
+
+class Network(nn.Module):
+  """`head(features(x))`. Frozen features get no gradients, stay in eval mode (BatchNorm uses its
+  moving statistics) and run under `torch.no_grad()`, so autograd records nothing below the head."""
+
+  def __init__(self, features: nn.Module | None, head: nn.Module, freeze_features: bool = False):
+    super().__init__()
+    self.features, self.head, self.freeze_features = features, head, freeze_features
+    if features is not None and freeze_features:
+      features.requires_grad_(False)
+
+  def train(self, mode: bool = True):
+    super().train(mode)
+    if self.features is not None and self.freeze_features:
+      self.features.eval()
+    return self
+
+  def forward(self, x):
+    if self.features is not None:
+      with torch.no_grad() if self.freeze_features else torch.enable_grad():
+        x = self.features(x)
+    return self.head(x)
+
+
+def _vgg_features() -> nn.Sequential:
+  layers, channels = [], 3
+  for convs, width in VGG16_BLOCKS_1_TO_4:
+    for _ in range(convs):
+      layers += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=True)]
+      channels = width
+    layers.append(nn.MaxPool2d(2))
+  return nn.Sequential(*layers)
+
+
+def _vgg_head(num_classes: int, image_size: int) -> nn.Sequential:
+  """Conv 512 3x3 -> MaxPool -> Flatten -> Dense 4096 -> Dense(num_classes), on block4_pool."""
+  side = image_size // 32
+  return nn.Sequential(
+      nn.Conv2d(512, 512, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2), nn.Flatten(),
+      nn.Linear(side * side * 512, 4096), nn.ReLU(inplace=True), nn.Linear(4096, num_classes))
+
+
+def _bn(channels: int) -> nn.BatchNorm2d:
+  return nn.BatchNorm2d(channels, eps=KERAS_BN_EPSILON, momentum=KERAS_BN_MOMENTUM)
+
+
+class Bottleneck(nn.Module):
+  """Keras ResNet50 v1 block: biased convs, the stride on the first 1x1 (and the shortcut)."""
+
+  def __init__(self, in_channels: int, filters, stride: int, projection: bool):
+    super().__init__()
+    f1, f2, f3 = filters
+    self.branch = nn.Sequential(
+        nn.Conv2d(in_channels, f1, 1, stride=stride), _bn(f1), nn.ReLU(inplace=True),
+        nn.Conv2d(f1, f2, 3, padding=1), _bn(f2), nn.ReLU(inplace=True),
+        nn.Conv2d(f2, f3, 1), _bn(f3))
+    self.shortcut = nn.Sequential(nn.Conv2d(in_channels, f3, 1, stride=stride), _bn(f3)) if projection else None
+
+  def forward(self, x):
+    shortcut = x if self.shortcut is None else self.shortcut(x)
+    return torch.relu(self.branch(x) + shortcut)
+
+
+def _sgdnet_trunk() -> nn.Sequential:
+  """ResNet50 v1 (conv1 pad 3, pool pad 1) then `fraw` = ReLU(Conv 1x1 2048 -> 512, no bias)."""
+  layers = [nn.Conv2d(3, 64, 7, stride=2, padding=3), _bn(64), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, padding=1)]
+  channels = 64
+  for stage, (blocks, filters) in enumerate(RESNET50_STAGES):
+    for i in range(blocks):
+      stride = 2 if (i == 0 and stage > 0) else 1
+      layers.append(Bottleneck(channels, filters, stride, projection=i == 0))
+      channels = filters[2]
+  layers += [nn.Conv2d(channels, 512, 1, bias=False), nn.ReLU(inplace=True)]
+  return nn.Sequential(*layers)
+
+
+def _global_average_head(num_classes: int) -> nn.Sequential:
+  return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, num_classes))
+
+
+MODELS: dict[str, Callable[[int, int], Network]] = {
+    "softmax": lambda n, size: Network(None, nn.Sequential(nn.Flatten(), nn.Linear(size * size * 3, n))),
+    "vgg16_scratch": lambda n, size: Network(_vgg_features(), _vgg_head(n, size)),
+    "vgg16_transfer": lambda n, size: Network(_vgg_features(), _vgg_head(n, size), freeze_features=True),
+    "sgdnet": lambda n, size: Network(_sgdnet_trunk(), _global_average_head(n), freeze_features=True),
+}
+
+
+def create_model(name: str, num_classes: int = 3, image_size: int = 224) -> Network:
+  if name not in MODELS:
+    raise ValueError(f"the PyTorch reference has no model {name!r}; it has: {', '.join(MODELS)}")
+  return MODELS[name](num_classes, image_size)
+
+
+def count_params(model: nn.Module) -> tuple[int, int]:
+  """(total, trainable) as `dclf.models.count_params` counts: BatchNorm moving statistics are in
+  the total (PyTorch's `num_batches_tracked` counter is not a Keras variable)."""
+  total = sum(p.numel() for p in model.parameters())
+  total += sum(b.numel() for name, b in model.named_buffers() if name.endswith(("running_mean", "running_var")))
+  trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+  return total, trainable

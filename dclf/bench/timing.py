@@ -1,0 +1,56 @@
+"""One timing loop for every framework: compile and warm-up excluded, device work waited for.
+
+A step function launches one step (asynchronously where the framework allows) and returns what to
+wait on; `sync` blocks until that work is done (`jax.block_until_ready`,
+`torch.cuda.synchronize`). Per-step times sync after every step; the back-to-back run syncs once
+after all of them, as a training loop does, so it is the throughput training sees. The process's
+CPU time over that run (all its threads) is the cost of a step on a CPU shared with other jobs,
+where wall time also counts the time others held the cores; on an accelerator it is the host's
+overhead.
+"""
+
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class Timings:
+  first_call_s: float  # the first call: compilation, autotuning and allocation included
+  step_s: tuple[float, ...]  # each step synced on its own
+  back_to_back_s: float  # all steps launched back to back, one sync at the end
+  back_to_back_cpu_s: float  # this process's CPU time (all threads) over the back-to-back run
+
+  @property
+  def median_s(self) -> float:
+    return float(np.median(self.step_s))
+
+  @property
+  def p90_s(self) -> float:
+    return float(np.percentile(self.step_s, 90))
+
+  @property
+  def back_to_back_step_s(self) -> float:
+    return self.back_to_back_s / len(self.step_s)
+
+
+def time_steps(step: Callable[[], Any], sync: Callable[[Any], None], *, steps: int, warmup: int) -> Timings:
+  """Times `step()`: one first call, `warmup` untimed calls, then `steps` synced calls and
+  `steps` back-to-back calls."""
+  start = time.perf_counter()
+  sync(step())
+  first_call_s = time.perf_counter() - start
+  for _ in range(warmup):
+    sync(step())
+  step_s = []
+  for _ in range(steps):
+    start = time.perf_counter()
+    sync(step())
+    step_s.append(time.perf_counter() - start)
+  start, cpu_start = time.perf_counter(), time.process_time()
+  outputs = [step() for _ in range(steps)]
+  sync(outputs)
+  return Timings(first_call_s, tuple(step_s), time.perf_counter() - start, time.process_time() - cpu_start)

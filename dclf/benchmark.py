@@ -1,0 +1,91 @@
+"""Speed of the training and inference steps, JAX and a PyTorch reference side by side.
+
+  python -m dclf.benchmark --config configs/sgdnet.py [--config.batch_size=8] [--steps 20]
+      [--warmup 3] [--framework jax|torch|both] [--modes train,eval] [--parallelism pmap,jit]
+      [--precision fp32,bf16] [--json OUT] [--real-data] [--channels-last] [--compile]
+
+JAX runs time the trainer's own compiled steps (`dclf.bench.jax_runner`); PyTorch runs time
+`benchmarks/torch_reference.py` (optional: `pip install -e '.[torch]'`). Both use one timing loop
+(`dclf.bench.timing`): compilation and warm-up excluded and reported apart, device work waited
+for before the clock is read, synthetic data placed on the device once unless --real-data. Prints
+a Markdown table; --json writes the records (fields: `dclf.bench.records`).
+"""
+
+import os
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from dclf import cli, log, parallel
+from dclf.bench import peaks, records, suite
+from dclf.errors import UsageError
+from dclf.fileio import atomic_write_json
+
+MODES = suite.MODES
+FRAMEWORKS = {"jax": ("jax",), "torch": ("torch",), "both": ("jax", "torch")}
+TORCH_MISSING = "PyTorch is not installed (pip install -e '.[torch]')"
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "Model configuration file (configs/*.py).", lock_config=True)
+flags.DEFINE_integer("steps", 20, "Timed steps per configuration.", lower_bound=1)
+flags.DEFINE_integer("warmup", 3, "Untimed steps after the first call, before timing.", lower_bound=0)
+flags.DEFINE_enum("framework", "jax", list(FRAMEWORKS), "Which implementation(s) to time.")
+flags.DEFINE_list("modes", list(MODES), "train (train_step, state donated) and/or eval (predict_step).")
+flags.DEFINE_list("parallelism", list(parallel.PARALLELISMS), "JAX data parallelism(s); PyTorch runs one device.")
+flags.DEFINE_list("precision", list(peaks.PRECISIONS), "fp32 and/or bf16 (bfloat16 compute, float32 parameters).")
+flags.DEFINE_string("json", None, "Write the records here as a JSON list (atomically).")
+flags.DEFINE_bool("real-data", False, "Feed the grain train loader of config.dataset every step (transfer included).")
+flags.DEFINE_bool("channels-last", False, "PyTorch reference: channels-last memory format.")
+flags.DEFINE_bool("compile", False, "PyTorch reference: torch.compile the model (JAX steps are always compiled).")
+flags.mark_flags_as_required(["config"])
+
+for _name, _known in (("modes", MODES), ("parallelism", tuple(parallel.PARALLELISMS)), ("precision", peaks.PRECISIONS)):
+  flags.register_validator(
+      _name, lambda values, known=_known: bool(values) and set(values) <= set(known),
+      message=f"--{_name} takes a comma-separated subset of {','.join(_known)}")
+
+
+def _header(results: list[dict]) -> str:
+  host = records.host_info()
+  kinds = sorted({f"{r['framework']}: {r['devices']}x {r['device_kind']}" for r in results})
+  versions = sorted({f"{k} {v}" for r in results for k, v in r["versions"].items()})
+  return (f"host: {host['cpu']} ({host['cpu_count']} cores), load average "
+          f"{', '.join(map(str, host['load_average']))}; devices: {'; '.join(kinds)}; {', '.join(versions)}")
+
+
+def _frameworks(name: str):
+  """The frameworks to run and the PyTorch reference module (None when PyTorch does not run)."""
+  frameworks = FRAMEWORKS[name]
+  if "torch" not in frameworks:
+    return frameworks, None
+  # JAX would otherwise reserve most of a GPU's memory up front and leave PyTorch none.
+  os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+  torch_reference = cli.run_reporting_errors(suite.load_torch_reference, errors=(UsageError,))
+  if torch_reference is None:
+    if name == "torch":
+      cli.fail(TORCH_MISSING)
+    print(f"note: {TORCH_MISSING}; PyTorch records skipped", flush=True)
+    return ("jax",), None
+  return frameworks, torch_reference
+
+
+def main(argv):
+  if len(argv) > 1:
+    cli.fail(f"unexpected arguments: {' '.join(argv[1:])}")
+  logging.set_verbosity(logging.WARNING)
+  log.setup()
+  frameworks, torch_reference = _frameworks(FLAGS.framework)
+  results = cli.run_reporting_errors(
+      suite.benchmark, FLAGS.config, frameworks=frameworks, modes=tuple(FLAGS.modes),
+      parallelisms=tuple(FLAGS.parallelism), precisions=tuple(FLAGS.precision), num_steps=FLAGS.steps,
+      warmup=FLAGS.warmup, real_data=FLAGS["real-data"].value, torch_reference=torch_reference,
+      torch_options={"channels_last": FLAGS["channels-last"].value, "compile_model": FLAGS.compile},
+      errors=(UsageError,))
+  print(_header(results))
+  print(records.markdown_table(results), flush=True)
+  if FLAGS.json:
+    atomic_write_json(FLAGS.json, results)
+
+
+if __name__ == "__main__":
+  app.run(main, flags_parser=cli.parse_flags_or_fail)

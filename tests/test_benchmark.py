@@ -1,0 +1,235 @@
+"""`python -m dclf.benchmark`: well-formed records, the CLI, the FLOPs counts, the PyTorch reference's
+graphs. No timing assertions: these run on shared CPUs."""
+
+import functools
+import json
+import math
+import os
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import pytest
+from _cli import run_module
+
+from configs import default
+from dclf import flops, models, optim, steps
+from dclf.bench import peaks, suite, timing
+from dclf.train_state import create_train_state
+
+TORCH_SKIP = "PyTorch is an optional dependency (pip install -e '.[torch]'); its reference is not tested without it"
+
+# Hand-computed (docs/benchmarks.md): multiply-adds of every conv and dense layer at 224x224, x2.
+VGG16_FEATURES_MACS = 13_959_364_608  # blocks 1-4
+VGG16_HEAD_MACS = 462_422_016 + 102_760_448 + 12_288  # conv 14x14x512x(3x3x512), fc 25088x4096, predictions
+EXPECTED_FLOPS_224 = {
+    "softmax": (2 * 150_528 * 3, 2 * 2 * 150_528 * 3),
+    "vgg16_transfer": (2 * (VGG16_FEATURES_MACS + VGG16_HEAD_MACS),
+                       # frozen features: forward only; head: kernel gradients, input gradients above head/conv
+                       2 * (VGG16_FEATURES_MACS + 2 * VGG16_HEAD_MACS + 102_760_448 + 12_288)),
+    "vgg16_scratch": (2 * (VGG16_FEATURES_MACS + VGG16_HEAD_MACS),
+                      # every layer trainable; block1_conv1 (224x224x64x27 MACs) takes the image: no input gradient
+                      2 * (3 * (VGG16_FEATURES_MACS + VGG16_HEAD_MACS) - 224 * 224 * 64 * 27)),
+    "sgdnet": (7_814_614_016, 7_814_614_016 + 2 * 512 * 3),
+}
+
+
+def run_cli(*args):
+  return run_module("dclf.benchmark", *args)
+
+
+def _record_fields_ok(record, mode, parallelism):
+  assert record["framework"] == "jax" and record["mode"] == mode and record["parallelism"] == parallelism
+  assert record["devices"] == jax.device_count() == 2 and record["device_kind"] == "cpu"
+  assert record["batch_size"] == 8 and record["batch_size_per_device"] == 4 and record["precision"] == "fp32"
+  assert set(record["versions"]) == {"jax", "jaxlib", "flax"}
+  for key in ("step_time_ms_median", "step_time_ms_p90", "step_time_ms_back_to_back", "images_per_sec",
+              "images_per_sec_per_device", "cpu_time_ms_per_step", "compile_s", "flops_per_step",
+              "model_flops_per_step"):
+    assert isinstance(record[key], (int, float)) and record[key] > 0, key
+  assert record["step_time_ms_p90"] >= record["step_time_ms_median"]
+  assert math.isclose(record["images_per_sec"], 2 * record["images_per_sec_per_device"])
+  assert record["flops_source"] == "xla"
+  assert record["mfu"] is None and record["peak_flops_per_device"] is None  # no CPU peak in the table
+  assert record["peak_memory_bytes"] is None  # the CPU backend reports no memory statistics
+  assert record["program_memory_bytes"] > 0
+  assert record["host"]["cpu_count"] >= 1 and len(record["host"]["load_average"]) == 3
+
+
+def test_harness_records_for_train_and_eval_pmap_and_jit(tiny_config):
+  results = suite.benchmark(tiny_config, modes=("train", "eval"), parallelisms=("pmap", "jit"), num_steps=2, warmup=0)
+  assert [(r["mode"], r["parallelism"]) for r in results] == [
+      ("train", "pmap"), ("train", "jit"), ("eval", "pmap"), ("eval", "jit")]
+  for r in results:
+    _record_fields_ok(r, r["mode"], r["parallelism"])
+  per_image = flops.model_flops(models.create_model("softmax", num_classes=3), 32)
+  assert results[0]["model_flops_per_step"] == 8 * per_image.train
+  assert results[2]["model_flops_per_step"] == 8 * per_image.forward
+  json.dumps(results)
+
+
+def test_real_data_feeds_the_trainers_loader_every_step(tiny_config):
+  """--real-data: the grain loader of config.dataset (here the synthetic source) feeds each step."""
+  results = suite.benchmark(tiny_config, modes=("train",), parallelisms=("pmap",), num_steps=2, warmup=0,
+                            real_data=True)
+  assert [r["data"] for r in results] == ["synthetic:train (grain, 0 workers)"]
+  _record_fields_ok(results[0], "train", "pmap")
+
+
+def test_timing_loop_counts_and_syncs():
+  calls, synced = [], []
+  t = timing.time_steps(lambda: calls.append(1) or len(calls), synced.append, steps=3, warmup=2)
+  assert len(calls) == 1 + 2 + 3 + 3 and len(t.step_s) == 3
+  assert synced[-1] == [7, 8, 9]  # back-to-back: one sync over every output, at the end
+  assert t.back_to_back_step_s == t.back_to_back_s / 3 and t.back_to_back_cpu_s >= 0
+
+
+def test_cli_writes_json(tmp_path):
+  out = tmp_path / "bench" / "records.json"
+  result = run_cli("--config", "configs/softmax.py", "--config.image_size=32",
+                      "--config.batch_size=4", "--steps", "2", "--warmup", "0", "--modes", "eval",
+                      "--parallelism", "jit", "--precision", "bf16", "--json", out)
+  assert result.returncode == 0, result.stderr
+  records = json.loads(out.read_text())
+  assert [(r["model"], r["mode"], r["precision"]) for r in records] == [("softmax", "eval", "bf16")]
+  assert "| jax | softmax | eval | jit | bf16 |" in result.stdout
+  assert not list(out.parent.glob(".*.tmp"))
+  table = run_module("dclf.bench.records", out.parent)  # a folder of saved records -> one table
+  assert table.returncode == 0 and "| jax | softmax | eval | jit | bf16 |" in table.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--modes", "train,fly"], "--modes takes a comma-separated subset of train,eval"),
+    (["--steps", "0"], "--steps"),
+    (["--config.model=resnet18"], "unknown model 'resnet18'"),
+    (["--config.batch_size=3"], "does not divide by the 2 devices"),
+    (["--config", "configs/nope.py"], "nope.py"),
+])
+def test_bad_flags_are_one_line_and_exit_code_2(args, message):
+  result = run_cli("--config", "configs/softmax.py", "--config.image_size=32", *args)
+  assert result.returncode == 2
+  assert result.stderr.strip().count("\n") == 0 and result.stderr.startswith("error: ")
+  assert message in result.stderr
+
+
+def test_framework_torch_without_pytorch_is_one_line(tmp_path, monkeypatch):
+  (tmp_path / "torch").mkdir()
+  (tmp_path / "torch" / "__init__.py").write_text("raise ImportError('no torch here')\n")
+  monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
+  result = run_cli("--config", "configs/softmax.py", "--framework", "torch")
+  assert result.returncode == 2
+  assert result.stderr.strip() == "error: PyTorch is not installed (pip install -e '.[torch]')"
+
+
+def test_peak_table_lookup():
+  assert peaks.peak_flops("NVIDIA H100 80GB HBM3", "bf16") == 989.4e12
+  assert peaks.peak_flops("NVIDIA H200", "fp32") == 494.7e12
+  assert peaks.peak_flops("NVIDIA A100-SXM4-40GB", "bf16") == 312e12
+  assert peaks.peak_flops("Tesla V100-SXM2-16GB", "bf16") is None
+  assert peaks.peak_flops("TPU v5 lite", "bf16") == 197e12 and peaks.peak_flops("TPU v5", "bf16") == 459e12
+  assert peaks.peak_flops("cpu", "fp32") is None and peaks.peak_flops("NVIDIA H100 PCIe", "bf16") is None
+  with pytest.raises(ValueError, match="unknown precision"):
+    peaks.peak_flops("cpu", "fp16")
+
+
+# FLOPs.
+
+
+class _OneConv(nn.Module):
+  strides: int = 1
+
+  @nn.compact
+  def __call__(self, x, train=False):
+    return nn.Conv(16, (3, 3), strides=self.strides, padding="SAME")(x)
+
+
+@pytest.mark.parametrize("strides,side", [(1, 32), (2, 16)])
+def test_flops_of_one_conv_layer(strides, side):
+  """Output pixels x output channels x (3x3 kernel x 3 input channels) multiply-adds, 2 FLOPs each."""
+  (layer,) = flops.layers(_OneConv(strides), image_size=32)
+  assert layer.macs == side * side * 16 * 3 * 3 * 3
+  assert flops.model_flops(_OneConv(strides), 32).forward == 2 * side * side * 16 * 27
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_FLOPS_224))
+def test_flops_per_image_match_hand_counts(name):
+  counted = flops.model_flops(models.create_model(name, num_classes=3), 224)
+  assert (counted.forward, counted.train) == EXPECTED_FLOPS_224[name]
+
+
+@functools.cache
+def _xla_flops_batch_1(name, image_size):
+  """XLA's cost analysis of the real train step (and of the forward) for one image, lowered from
+  shapes only: nothing is initialised or compiled."""
+  model = models.create_model(name, num_classes=3, bn_axis_name=steps.AXIS)
+  state = jax.eval_shape(
+      lambda: create_train_state(model, optim.create_optimizer(default.get_config()), jax.random.key(0), image_size))
+  images = jax.ShapeDtypeStruct((1, 1, image_size, image_size, 3), jnp.uint8)
+  batch = {"image": images, "label": jax.ShapeDtypeStruct((1, 1), jnp.int32)}
+  step = jax.vmap(functools.partial(steps.train_step, preprocess_mode="raw"), in_axes=(None, 0, None),
+                  axis_name=steps.AXIS, axis_size=1)
+  train = flops.xla_flops(jax.jit(step).lower(state, batch, jax.random.key(0)))
+  x = jax.ShapeDtypeStruct((1, image_size, image_size, 3), jnp.float32)
+  forward = flops.xla_flops(jax.jit(lambda v, x: model.apply(v, x)).lower(state.variables(), x))
+  return forward, train
+
+
+@pytest.mark.parametrize("name", ["vgg16_transfer", "vgg16_scratch", "sgdnet"])
+def test_analytic_flops_agree_with_xla_cost_analysis(name):
+  """Within 5%: XLA leaves out the zero-padding taps of SAME convolutions (-3% at 224) and adds
+  the elementwise work and the optimizer update. A backward pass through the frozen layers would
+  show as +190% (vgg16_transfer)."""
+  forward, train = _xla_flops_batch_1(name, 224)
+  counted = flops.model_flops(models.create_model(name, num_classes=3), 224)
+  assert forward == pytest.approx(counted.forward, rel=0.05)
+  assert train == pytest.approx(counted.train, rel=0.05)
+
+
+def test_softmax_flops_match_xla_exactly():
+  """One dense layer: XLA's count is the 2 x 150528 x 3 multiply-add FLOPs plus the 3 bias adds."""
+  forward, _ = _xla_flops_batch_1("softmax", 224)
+  assert forward == 2 * 150_528 * 3 + 3
+
+
+# The PyTorch reference.
+
+
+@pytest.mark.parametrize("name", ["softmax", "vgg16_scratch", "vgg16_transfer", "sgdnet"])
+def test_torch_reference_has_the_flax_parameter_counts(name):
+  torch = pytest.importorskip("torch", reason=TORCH_SKIP)
+  from benchmarks import torch_models  # pylint: disable=g-import-not-at-top
+  flax_model = models.create_model(name, num_classes=3)
+  expected = models.count_params(models.init_shapes(flax_model), flax_model.trainable_keys)
+  with torch.device("meta"):  # shapes only, as init_shapes
+    assert torch_models.count_params(torch_models.create_model(name, 3, 224)) == expected
+
+
+@pytest.mark.parametrize("name", ["softmax", "vgg16_scratch", "vgg16_transfer", "sgdnet"])
+def test_torch_flop_counter_agrees_with_the_analytic_count(name):
+  """PyTorch's own FLOP counter over a forward and a training backward: exactly the analytic count,
+  so the frozen part runs no backward in the reference either."""
+  torch = pytest.importorskip("torch", reason=TORCH_SKIP)
+  from torch.utils.flop_counter import FlopCounterMode  # pylint: disable=g-import-not-at-top
+
+  from benchmarks import torch_models  # pylint: disable=g-import-not-at-top
+  model, x = torch_models.create_model(name, 3, 32), torch.zeros(1, 3, 32, 32)
+  with FlopCounterMode(display=False) as forward, torch.no_grad():
+    model.eval()(x)
+  with FlopCounterMode(display=False) as train:
+    torch.nn.functional.cross_entropy(model.train()(x), torch.zeros(1, dtype=torch.long)).backward()
+  counted = flops.model_flops(models.create_model(name, num_classes=3), 32)
+  assert (forward.get_total_flops(), train.get_total_flops()) == (counted.forward, counted.train)
+
+
+def test_torch_reference_records(tiny_config):
+  pytest.importorskip("torch", reason=TORCH_SKIP)
+  torch_reference = suite.load_torch_reference()
+  results = suite.benchmark(tiny_config, frameworks=("torch",), modes=("train", "eval"), precisions=("fp32", "bf16"),
+                            num_steps=2, warmup=0, torch_reference=torch_reference)
+  assert [(r["mode"], r["precision"]) for r in results] == [
+      ("train", "fp32"), ("eval", "fp32"), ("train", "bf16"), ("eval", "bf16")]
+  for r in results:
+    assert r["framework"] == "torch" and r["devices"] == 1 and r["parallelism"] == "single"
+    assert r["flops_source"] == "analytic" and r["flops_per_step"] == r["model_flops_per_step"] > 0
+    assert r["step_time_ms_median"] > 0 and r["images_per_sec"] > 0 and r["mfu"] is None
+    assert set(r["versions"]) == {"torch"} and r["options"] == {"channels_last": False, "compile": False}
