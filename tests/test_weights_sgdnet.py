@@ -2,7 +2,6 @@
 features, and its ResNet50 part in the old fchollet layout -> ResNet50V1."""
 
 import keras_refs  # sets KERAS_BACKEND before keras loads
-import keras
 import numpy as np
 import pytest
 

@@ -17,96 +17,92 @@ _LOCK_NAME = ".dclf_build.lock"
 
 
 def build(
-    name: str,
-    *,
-    data_dir: str | None = None,
-    manual_dir: str | None = None,
-    num_sources: int | None = None,
-    workers: int | None = None,
-    beam_pipeline_options: str | None = None,
+  name: str,
+  *,
+  data_dir: str | None = None,
+  manual_dir: str | None = None,
+  num_sources: int | None = None,
+  workers: int | None = None,
+  beam_pipeline_options: str | None = None,
 ) -> tfds.core.DatasetInfo:
-    """Builds `name` ('dataset/config') into data_dir unless it is already there.
+  """Builds `name` ('dataset/config') into data_dir unless it is already there.
 
-    A finished build is an atomic rename of tfds' temporary folder, so a killed build leaves
-    only an `incomplete.*` folder; the next build of the same config removes it and starts over.
-    """
-    builder_cls, config = catalog.parse(name)
-    kwargs = {"workers": workers}
-    if num_sources is not None:
-        if builder_cls is not catalog.BUILDERS["distortions"]:
-            raise DataError(f"{name} has a fixed size: --num_sources does not apply")
-        kwargs["num_sources"] = num_sources
-    builder = builder_cls(config=config.name, data_dir=data_dir, **kwargs)
-    beam_options = _beam_options(beam_pipeline_options)
-    if is_built(builder):
-        return _reuse(builder, num_sources)
-    resolved_manual_dir = _manual_dir(builder, config, manual_dir)  # before writing anything
-    with _exclusive(builder):
-        _remove_incomplete_builds(builder)
-        builder.download_and_prepare(
-            download_config=tfds.download.DownloadConfig(
-                manual_dir=resolved_manual_dir, beam_options=beam_options
-            )
-        )
-    return builder.info
+  A finished build is an atomic rename of tfds' temporary folder, so a killed build leaves
+  only an `incomplete.*` folder; the next build of the same config removes it and starts over.
+  """
+  builder_cls, config = catalog.parse(name)
+  kwargs = {"workers": workers}
+  if num_sources is not None:
+    if builder_cls is not catalog.BUILDERS["distortions"]:
+      raise DataError(f"{name} has a fixed size: --num_sources does not apply")
+    kwargs["num_sources"] = num_sources
+  builder = builder_cls(config=config.name, data_dir=data_dir, **kwargs)
+  beam_options = _beam_options(beam_pipeline_options)
+  if is_built(builder):
+    return _reuse(builder, num_sources)
+  resolved_manual_dir = _manual_dir(builder, config, manual_dir)  # before writing anything
+  with _exclusive(builder):
+    _remove_incomplete_builds(builder)
+    builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(manual_dir=resolved_manual_dir, beam_options=beam_options)
+    )
+  return builder.info
 
 
 def is_built(builder) -> bool:
-    """Whether a finished build is on disk (tfds logs a warning when asked about no folder)."""
-    return builder.data_path.exists() and builder.is_prepared()
+  """Whether a finished build is on disk (tfds logs a warning when asked about no folder)."""
+  return builder.data_path.exists() and builder.is_prepared()
 
 
 def _manual_dir(builder, config, given: str | None) -> str | None:
-    """Checks the manual_dir (given, or tfds' <data_dir>/downloads/manual) before any work."""
-    if not config.needs_manual_dir:
-        return given
-    path = given or Path(builder.data_dir_root) / "downloads" / "manual"
-    return str(manual.require(path, builder.name, builder.MANUAL_DOWNLOAD_INSTRUCTIONS))
+  """Checks the manual_dir (given, or tfds' <data_dir>/downloads/manual) before any work."""
+  if not config.needs_manual_dir:
+    return given
+  path = given or Path(builder.data_dir_root) / "downloads" / "manual"
+  return str(manual.require(path, builder.name, builder.MANUAL_DOWNLOAD_INSTRUCTIONS))
 
 
 def _reuse(builder, num_sources: int | None) -> tfds.core.DatasetInfo:
-    """The finished build's info, unless it was built with another num_sources."""
-    built = builder.info.metadata.get("num_sources") if builder.info.metadata else None
-    if num_sources is not None and built is not None and built != num_sources:
-        raise DataError(
-            f"{builder.info.full_name} is already built in {builder.data_dir} with "
-            f"num_sources={built}; delete it or use another --data_dir for {num_sources}"
-        )
-    logging.info("%s is already built in %s", builder.info.full_name, builder.data_dir)
-    return builder.info
+  """The finished build's info, unless it was built with another num_sources."""
+  built = builder.info.metadata.get("num_sources") if builder.info.metadata else None
+  if num_sources is not None and built is not None and built != num_sources:
+    raise DataError(
+      f"{builder.info.full_name} is already built in {builder.data_dir} with "
+      f"num_sources={built}; delete it or use another --data_dir for {num_sources}"
+    )
+  logging.info("%s is already built in %s", builder.info.full_name, builder.data_dir)
+  return builder.info
 
 
 def _beam_options(flags: str | None):
-    if not flags:
-        return None
-    try:
-        from apache_beam.options.pipeline_options import PipelineOptions
-    except ImportError:
-        raise DataError("--beam_pipeline_options needs apache-beam: pip install 'dclf[beam]'") from None
-    return PipelineOptions(flags=[f"--{flag}" for flag in flags.split(",") if flag])
+  if not flags:
+    return None
+  try:
+    from apache_beam.options.pipeline_options import PipelineOptions
+  except ImportError:
+    raise DataError("--beam_pipeline_options needs apache-beam: pip install 'dclf[beam]'") from None
+  return PipelineOptions(flags=[f"--{flag}" for flag in flags.split(",") if flag])
 
 
 @contextlib.contextmanager
 def _exclusive(builder):
-    """Holds an advisory lock on the config folder: one build of a config at a time.
+  """Holds an advisory lock on the config folder: one build of a config at a time.
 
-    The kernel drops the lock when its holder dies, so a killed build never blocks the next.
-    """
-    config_dir = Path(builder.data_path).parent
-    config_dir.mkdir(parents=True, exist_ok=True)
-    with open(config_dir / _LOCK_NAME, "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise DataError(
-                f"another process is building {builder.info.full_name} in {config_dir}"
-            ) from None
-        yield
+  The kernel drops the lock when its holder dies, so a killed build never blocks the next.
+  """
+  config_dir = Path(builder.data_path).parent
+  config_dir.mkdir(parents=True, exist_ok=True)
+  with open(config_dir / _LOCK_NAME, "w") as lock:
+    try:
+      fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      raise DataError(f"another process is building {builder.info.full_name} in {config_dir}") from None
+    yield
 
 
 def _remove_incomplete_builds(builder) -> None:
-    """Deletes temporary folders of killed builds (safe: we hold the config's lock)."""
-    version_dir = Path(builder.data_path)
-    for leftover in version_dir.parent.glob(f"incomplete.*_{version_dir.name}"):
-        logging.info("removing the leftover of an interrupted build: %s", leftover)
-        shutil.rmtree(leftover, ignore_errors=True)
+  """Deletes temporary folders of killed builds (safe: we hold the config's lock)."""
+  version_dir = Path(builder.data_path)
+  for leftover in version_dir.parent.glob(f"incomplete.*_{version_dir.name}"):
+    logging.info("removing the leftover of an interrupted build: %s", leftover)
+    shutil.rmtree(leftover, ignore_errors=True)

@@ -20,15 +20,15 @@ from dclf.data.imaging import CROP_SIZE
 
 # photo name -> (split, loader). cat is the same picture as chelsea, so it is left out.
 PHOTOS = {
-    "astronaut": ("train", skimage_data.astronaut),
-    "rocket": ("train", skimage_data.rocket),
-    "motorcycle_left": ("train", lambda: skimage_data.stereo_motorcycle()[0]),
-    "motorcycle_right": ("train", lambda: skimage_data.stereo_motorcycle()[1]),
-    "hubble_deep_field": ("train", skimage_data.hubble_deep_field),
-    "immunohistochemistry": ("train", skimage_data.immunohistochemistry),
-    "retina": ("train", skimage_data.retina),
-    "coffee": ("validation", skimage_data.coffee),
-    "chelsea": ("test", skimage_data.chelsea),
+  "astronaut": ("train", skimage_data.astronaut),
+  "rocket": ("train", skimage_data.rocket),
+  "motorcycle_left": ("train", lambda: skimage_data.stereo_motorcycle()[0]),
+  "motorcycle_right": ("train", lambda: skimage_data.stereo_motorcycle()[1]),
+  "hubble_deep_field": ("train", skimage_data.hubble_deep_field),
+  "immunohistochemistry": ("train", skimage_data.immunohistochemistry),
+  "retina": ("train", skimage_data.retina),
+  "coffee": ("validation", skimage_data.coffee),
+  "chelsea": ("test", skimage_data.chelsea),
 }
 _MIN_WINDOW_STD = 12.0  # grey-level std below this is a flat window (black sky, fundus border)
 _WINDOW_TRIES = 16
@@ -36,52 +36,52 @@ _WINDOW_TRIES = 16
 
 @dataclasses.dataclass(frozen=True)
 class SampleWindow:
-    """One square window of a bundled photo: (left, top) corner and side length in pixels."""
+  """One square window of a bundled photo: (left, top) corner and side length in pixels."""
 
-    source_id: str
-    photo: str
-    left: int
-    top: int
-    side: int
+  source_id: str
+  photo: str
+  left: int
+  top: int
+  side: int
 
 
 @functools.cache
 def load_photo(name: str) -> np.ndarray:
-    return np.ascontiguousarray(PHOTOS[name][1]())
+  return np.ascontiguousarray(PHOTOS[name][1]())
 
 
 def load_window(window: SampleWindow) -> np.ndarray:
-    photo = load_photo(window.photo)
-    return photo[window.top : window.top + window.side, window.left : window.left + window.side]
+  photo = load_photo(window.photo)
+  return photo[window.top : window.top + window.side, window.left : window.left + window.side]
 
 
 def windows_by_split(num_windows: int, seed: int) -> dict[str, list[SampleWindow]]:
-    """num_windows windows spread evenly over the photos, grouped by their photo's split."""
-    per_photo = max(1, num_windows // len(PHOTOS))
-    by_split: dict[str, list[SampleWindow]] = {"train": [], "validation": [], "test": []}
-    for name, (split, _) in PHOTOS.items():
-        by_split[split].extend(_photo_windows(name, per_photo, seed))
-    return by_split
+  """num_windows windows spread evenly over the photos, grouped by their photo's split."""
+  per_photo = max(1, num_windows // len(PHOTOS))
+  by_split: dict[str, list[SampleWindow]] = {"train": [], "validation": [], "test": []}
+  for name, (split, _) in PHOTOS.items():
+    by_split[split].extend(_photo_windows(name, per_photo, seed))
+  return by_split
 
 
 def _photo_windows(name: str, count: int, seed: int) -> list[SampleWindow]:
-    """`count` distinct windows no smaller than 224 (windows are only ever scaled down)."""
-    photo = load_photo(name)
-    height, width = photo.shape[:2]
-    grey = photo.mean(axis=2)
-    digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
-    rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
-    seen: set[tuple[int, int, int]] = set()
-    windows = []
-    while len(windows) < count:
-        for _ in range(_WINDOW_TRIES):
-            side = int(rng.integers(CROP_SIZE, min(height, width) + 1))
-            left = int(rng.integers(0, width - side + 1))
-            top = int(rng.integers(0, height - side + 1))
-            flat = grey[top : top + side : 4, left : left + side : 4].std() < _MIN_WINDOW_STD
-            if not flat and (left, top, side) not in seen:
-                break
-        seen.add((left, top, side))
-        source_id = f"{name}/window{len(windows):04d}"
-        windows.append(SampleWindow(source_id, name, left, top, side))
-    return windows
+  """`count` distinct windows no smaller than 224 (windows are only ever scaled down)."""
+  photo = load_photo(name)
+  height, width = photo.shape[:2]
+  grey = photo.mean(axis=2)
+  digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
+  rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+  seen: set[tuple[int, int, int]] = set()
+  windows = []
+  while len(windows) < count:
+    for _ in range(_WINDOW_TRIES):
+      side = int(rng.integers(CROP_SIZE, min(height, width) + 1))
+      left = int(rng.integers(0, width - side + 1))
+      top = int(rng.integers(0, height - side + 1))
+      flat = grey[top : top + side : 4, left : left + side : 4].std() < _MIN_WINDOW_STD
+      if not flat and (left, top, side) not in seen:
+        break
+    seen.add((left, top, side))
+    source_id = f"{name}/window{len(windows):04d}"
+    windows.append(SampleWindow(source_id, name, left, top, side))
+  return windows

@@ -20,32 +20,32 @@ _BUCKET_FILES = shuffle.BUCKETS_NUMBER + 64  # the shuffler opens one file per b
 
 
 class _NeverRaised(Exception):
-    """Stands for tf.errors.ResourceExhaustedError: plain file I/O raises OSError instead."""
+  """Stands for tf.errors.ResourceExhaustedError: plain file I/O raises OSError instead."""
 
 
 def _gfile_stand_in() -> types.SimpleNamespace:
-    gfile = types.SimpleNamespace(
-        GFile=lambda path, mode="r": epath.Path(path).open(mode),
-        exists=lambda path: epath.Path(path).exists(),
-        remove=lambda path: epath.Path(path).unlink(),
-    )
-    return types.SimpleNamespace(
-        io=types.SimpleNamespace(gfile=gfile),
-        errors=types.SimpleNamespace(ResourceExhaustedError=_NeverRaised),
-    )
+  gfile = types.SimpleNamespace(
+    GFile=lambda path, mode="r": epath.Path(path).open(mode),
+    exists=lambda path: epath.Path(path).exists(),
+    remove=lambda path: epath.Path(path).unlink(),
+  )
+  return types.SimpleNamespace(
+    io=types.SimpleNamespace(gfile=gfile),
+    errors=types.SimpleNamespace(ResourceExhaustedError=_NeverRaised),
+  )
 
 
 def _raise_open_files_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = _BUCKET_FILES + 256
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        new_soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (new_soft, hard))
+  soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+  wanted = _BUCKET_FILES + 256
+  if soft != resource.RLIM_INFINITY and soft < wanted:
+    new_soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (new_soft, hard))
 
 
 def install() -> None:
-    """Patches tfds' shuffler when TensorFlow is not installed; a no-op otherwise."""
-    if importlib.util.find_spec("tensorflow") is not None:
-        return
-    shuffle.tf = _gfile_stand_in()
-    _raise_open_files_limit()
+  """Patches tfds' shuffler when TensorFlow is not installed; a no-op otherwise."""
+  if importlib.util.find_spec("tensorflow") is not None:
+    return
+  shuffle.tf = _gfile_stand_in()
+  _raise_open_files_limit()

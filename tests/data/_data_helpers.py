@@ -12,19 +12,19 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def read_split(name: str, split: str, data_dir: Path) -> list[dict]:
-    source, _ = dclf.data.get_source(name, split, data_dir=str(data_dir))
-    return [source[index] for index in range(len(source))]
+  source, _ = dclf.data.get_source(name, split, data_dir=str(data_dir))
+  return [source[index] for index in range(len(source))]
 
 
 def by_key(examples: list[dict]) -> dict[tuple[str, str], dict]:
-    return {(ex["source_id"].decode(), ex["distortion"].decode()): ex for ex in examples}
+  return {(ex["source_id"].decode(), ex["distortion"].decode()): ex for ex in examples}
 
 
 def assert_same_examples(left: list[dict], right: list[dict]) -> None:
-    left_by_key, right_by_key = by_key(left), by_key(right)
-    assert left_by_key.keys() == right_by_key.keys()
-    for key, example in left_by_key.items():
-        other = right_by_key[key]
-        assert example.keys() == other.keys()
-        for feature, value in example.items():
-            np.testing.assert_array_equal(value, other[feature], err_msg=f"{key} {feature}")
+  left_by_key, right_by_key = by_key(left), by_key(right)
+  assert left_by_key.keys() == right_by_key.keys()
+  for key, example in left_by_key.items():
+    other = right_by_key[key]
+    assert example.keys() == other.keys()
+    for feature, value in example.items():
+      np.testing.assert_array_equal(value, other[feature], err_msg=f"{key} {feature}")

@@ -15,66 +15,82 @@ from _data_helpers import REPO_ROOT
 
 
 def _cli(*args, **kwargs):
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    command = [sys.executable, "-m", "dclf.data", *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, **kwargs)
+  env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+  command = [sys.executable, "-m", "dclf.data", *args]
+  return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, **kwargs)
 
 
 def _assert_one_line_error(result):
-    assert result.returncode == 2
-    assert result.stderr.startswith("error: ")
-    assert "Traceback" not in result.stderr and result.stdout == ""
+  assert result.returncode == 2
+  assert result.stderr.startswith("error: ")
+  assert "Traceback" not in result.stderr and result.stdout == ""
 
 
 @pytest.mark.parametrize(
-    "args",
-    [
-        ("build", "distortions/nope"),
-        ("build",),
-        ("frobnicate",),
-        ("build", "distortions/blur_noise_sample", "--num_sources", "many"),
-        ("build", "live_iqa/blur_noise", "--num_sources", "3"),
-    ],
+  "args",
+  [
+    ("build", "distortions/nope"),
+    ("build",),
+    ("frobnicate",),
+    ("build", "distortions/blur_noise_sample", "--num_sources", "many"),
+    ("build", "live_iqa/blur_noise", "--num_sources", "3"),
+  ],
 )
 def test_bad_input_exits_2_with_one_line(args, tmp_path):
-    _assert_one_line_error(_cli(*args, "--data_dir", str(tmp_path)))
+  _assert_one_line_error(_cli(*args, "--data_dir", str(tmp_path)))
 
 
 def test_missing_manual_dir_prints_instructions(tmp_path):
-    result = _cli("build", "live_iqa/blur_noise", "--data_dir", str(tmp_path), "--manual_dir", str(tmp_path / "nowhere"))
-    _assert_one_line_error(result)
-    first, *rest = result.stderr.splitlines()
-    assert "does not exist" in first and "live.ece.utexas.edu" in "\n".join(rest)
+  result = _cli("build", "live_iqa/blur_noise", "--data_dir", str(tmp_path), "--manual_dir", str(tmp_path / "nowhere"))
+  _assert_one_line_error(result)
+  first, *rest = result.stderr.splitlines()
+  assert "does not exist" in first and "live.ece.utexas.edu" in "\n".join(rest)
 
 
 def test_build_prints_sizes(tmp_path):
-    result = _cli("build", "distortions/blur_noise_sample", "--data_dir", str(tmp_path), "--num_sources", "9", "--workers", "1")
-    assert result.returncode == 0, result.stderr
-    assert "train 21, validation 3, test 3 examples" in result.stdout
+  result = _cli(
+    "build", "distortions/blur_noise_sample", "--data_dir", str(tmp_path), "--num_sources", "9", "--workers", "1"
+  )
+  assert result.returncode == 0, result.stderr
+  assert "train 21, validation 3, test 3 examples" in result.stdout
 
 
 def test_killed_build_is_not_complete_and_is_redone(tmp_path):
-    """SIGKILL once the train split's file is written (validation and test still to come)."""
-    config_dir = tmp_path / "distortions" / "blur_noise_sample"
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    command = [sys.executable, "-m", "dclf.data", "build", "distortions/blur_noise_sample", "--data_dir", str(tmp_path), "--workers", "1", "--num_sources", "180"]
-    build = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while not list(config_dir.glob("incomplete.*/*.array_record*")) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert build.poll() is None, "the build finished before it could be killed"
-    finally:
-        build.send_signal(signal.SIGKILL)
-        build.wait()
-    leftovers = list(config_dir.glob("incomplete.*"))
-    assert leftovers and not (config_dir / "1.0.0").exists()
-    assert not tfds.builder("distortions/blur_noise_sample", data_dir=str(tmp_path)).is_prepared()
-    with pytest.raises(dclf.data.DataError, match="not built"):
-        dclf.data.get_source("distortions/blur_noise_sample", "train", data_dir=str(tmp_path))
+  """SIGKILL once the train split's file is written (validation and test still to come)."""
+  config_dir = tmp_path / "distortions" / "blur_noise_sample"
+  env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+  command = [
+    sys.executable,
+    "-m",
+    "dclf.data",
+    "build",
+    "distortions/blur_noise_sample",
+    "--data_dir",
+    str(tmp_path),
+    "--workers",
+    "1",
+    "--num_sources",
+    "180",
+  ]
+  build = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  try:
+    deadline = time.monotonic() + 120
+    while not list(config_dir.glob("incomplete.*/*.array_record*")) and time.monotonic() < deadline:
+      time.sleep(0.2)
+    assert build.poll() is None, "the build finished before it could be killed"
+  finally:
+    build.send_signal(signal.SIGKILL)
+    build.wait()
+  leftovers = list(config_dir.glob("incomplete.*"))
+  assert leftovers and not (config_dir / "1.0.0").exists()
+  assert not tfds.builder("distortions/blur_noise_sample", data_dir=str(tmp_path)).is_prepared()
+  with pytest.raises(dclf.data.DataError, match="not built"):
+    dclf.data.get_source("distortions/blur_noise_sample", "train", data_dir=str(tmp_path))
 
-    result = _cli("build", "distortions/blur_noise_sample", "--data_dir", str(tmp_path), "--num_sources", "9", "--workers", "1")
-    assert result.returncode == 0, result.stderr
-    assert not list(config_dir.glob("incomplete.*"))
-    source, _ = dclf.data.get_source("distortions/blur_noise_sample", "test", data_dir=str(tmp_path))
-    assert len(source) == 3
+  result = _cli(
+    "build", "distortions/blur_noise_sample", "--data_dir", str(tmp_path), "--num_sources", "9", "--workers", "1"
+  )
+  assert result.returncode == 0, result.stderr
+  assert not list(config_dir.glob("incomplete.*"))
+  source, _ = dclf.data.get_source("distortions/blur_noise_sample", "test", data_dir=str(tmp_path))
+  assert len(source) == 3

@@ -15,58 +15,58 @@ from _data_helpers import read_split
 
 @pytest.mark.parametrize("config", ["blur_noise", "blur_noise_pad_resize"])
 def test_live_counts_labels_and_size(tmp_path, live_dir, config):
-    name = f"live_iqa/{config}"
-    info = dclf.data.build(name, data_dir=str(tmp_path), manual_dir=str(live_dir), workers=1)
-    assert list(info.splits) == ["test"]
-    examples = read_split(name, "test", tmp_path)
-    assert len(examples) == 29 + 145 + 145
-    names = info.features["label"].names
-    assert names == ["reference", "blur", "noise"]
-    assert collections.Counter(names[ex["label"]] for ex in examples) == {"reference": 29, "blur": 145, "noise": 145}
-    for ex in examples:
-        filename = ex["filename"].decode()
-        assert ex["image"].shape == (224, 224, 3) and ex["image"].dtype == np.uint8
-        folder, image = filename.split("/")
-        assert {"refimgs": "reference", "gblur": "blur", "wn": "noise"}[folder] == ex["distortion"].decode()
-        if folder == "refimgs":
-            assert ex["sigma"] == ex["dmos"] == 0 and ex["reference"].decode() == image
-        else:
-            number = int(image[3:-4])
-            assert number <= 145  # the reference copies img146..174 are skipped
-            assert ex["sigma"] == pytest.approx(0.1 * number) and ex["dmos"] == pytest.approx(20 + number / 10)
+  name = f"live_iqa/{config}"
+  info = dclf.data.build(name, data_dir=str(tmp_path), manual_dir=str(live_dir), workers=1)
+  assert list(info.splits) == ["test"]
+  examples = read_split(name, "test", tmp_path)
+  assert len(examples) == 29 + 145 + 145
+  names = info.features["label"].names
+  assert names == ["reference", "blur", "noise"]
+  assert collections.Counter(names[ex["label"]] for ex in examples) == {"reference": 29, "blur": 145, "noise": 145}
+  for ex in examples:
+    filename = ex["filename"].decode()
+    assert ex["image"].shape == (224, 224, 3) and ex["image"].dtype == np.uint8
+    folder, image = filename.split("/")
+    assert {"refimgs": "reference", "gblur": "blur", "wn": "noise"}[folder] == ex["distortion"].decode()
+    if folder == "refimgs":
+      assert ex["sigma"] == ex["dmos"] == 0 and ex["reference"].decode() == image
+    else:
+      number = int(image[3:-4])
+      assert number <= 145  # the reference copies img146..174 are skipped
+      assert ex["sigma"] == pytest.approx(0.1 * number) and ex["dmos"] == pytest.approx(20 + number / 10)
 
 
 def test_release_folder_or_its_parent(live_dir):
-    release = live_dir / layout.RELEASE_FOLDER
-    assert layout.find_release(live_dir) == release == layout.find_release(release)
+  release = live_dir / layout.RELEASE_FOLDER
+  assert layout.find_release(live_dir) == release == layout.find_release(release)
 
 
 def test_reference_copies_come_from_orgs_not_numbering(tmp_path, live_dir):
-    release = shutil.copytree(live_dir / layout.RELEASE_FOLDER, tmp_path / layout.RELEASE_FOLDER)
-    scores = scipy.io.loadmat(release / "dmos.mat")
-    wn_start = 227 + 233
-    scores["orgs"][0, wn_start + 4] = 1  # wn/img5 flagged as a reference copy
-    scipy.io.savemat(release / "dmos.mat", {"dmos": scores["dmos"], "orgs": scores["orgs"]})
-    images = layout.list_images(release)
-    assert "wn/img5.bmp" not in {image.filename for image in images}
-    assert sum(image.label == "noise" for image in images) == 144
+  release = shutil.copytree(live_dir / layout.RELEASE_FOLDER, tmp_path / layout.RELEASE_FOLDER)
+  scores = scipy.io.loadmat(release / "dmos.mat")
+  wn_start = 227 + 233
+  scores["orgs"][0, wn_start + 4] = 1  # wn/img5 flagged as a reference copy
+  scipy.io.savemat(release / "dmos.mat", {"dmos": scores["dmos"], "orgs": scores["orgs"]})
+  images = layout.list_images(release)
+  assert "wn/img5.bmp" not in {image.filename for image in images}
+  assert sum(image.label == "noise" for image in images) == 144
 
 
 def test_info_txt_disagreeing_with_refnames_is_an_error(tmp_path, live_dir):
-    release = shutil.copytree(live_dir / layout.RELEASE_FOLDER, tmp_path / layout.RELEASE_FOLDER)
-    info = release / "wn" / "info.txt"
-    info.write_text(info.read_text().replace("ref00.bmp img1.bmp", "ref05.bmp img1.bmp"))
-    with pytest.raises(dclf.data.DataError, match="img1.bmp comes from ref05.bmp"):
-        layout.list_images(release)
+  release = shutil.copytree(live_dir / layout.RELEASE_FOLDER, tmp_path / layout.RELEASE_FOLDER)
+  info = release / "wn" / "info.txt"
+  info.write_text(info.read_text().replace("ref00.bmp img1.bmp", "ref05.bmp img1.bmp"))
+  with pytest.raises(dclf.data.DataError, match="img1.bmp comes from ref05.bmp"):
+    layout.list_images(release)
 
 
 def test_info_txt_with_cr_cr_line_ends(live_dir):
-    info = layout.read_info(live_dir / layout.RELEASE_FOLDER / "gblur" / "info.txt")
-    assert b"\r\r" in (live_dir / layout.RELEASE_FOLDER / "gblur" / "info.txt").read_bytes()
-    assert len(info) == 174 and info["img3.bmp"] == ("ref02.bmp", pytest.approx(0.3))
+  info = layout.read_info(live_dir / layout.RELEASE_FOLDER / "gblur" / "info.txt")
+  assert b"\r\r" in (live_dir / layout.RELEASE_FOLDER / "gblur" / "info.txt").read_bytes()
+  assert len(info) == 174 and info["img3.bmp"] == ("ref02.bmp", pytest.approx(0.3))
 
 
 def test_not_a_release_is_a_data_error(tmp_path):
-    (tmp_path / "something.txt").write_text("x")
-    with pytest.raises(dclf.data.DataError, match="no LIVE release"):
-        dclf.data.build("live_iqa/blur_noise", data_dir=str(tmp_path / "data"), manual_dir=str(tmp_path))
+  (tmp_path / "something.txt").write_text("x")
+  with pytest.raises(dclf.data.DataError, match="no LIVE release"):
+    dclf.data.build("live_iqa/blur_noise", data_dir=str(tmp_path / "data"), manual_dir=str(tmp_path))

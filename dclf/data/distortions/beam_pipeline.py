@@ -14,36 +14,36 @@ COUNTER_NAMESPACE = "dclf.distortions"
 
 
 def examples_transform(refs: Sequence, job: Job, split: str):
-    """PTransform: [] -> (key, features) for every example of `refs`."""
-    import apache_beam as beam
+  """PTransform: [] -> (key, features) for every example of `refs`."""
+  import apache_beam as beam
 
-    return (
-        "ListSources" >> beam.Create(list(refs))
-        | "MakeExamples" >> beam.Map(functools.partial(make_examples, job))
-        | "CountAndUnpack" >> beam.FlatMap(functools.partial(_count_and_unpack, split))
-    )
+  return (
+    "ListSources" >> beam.Create(list(refs))
+    | "MakeExamples" >> beam.Map(functools.partial(make_examples, job))
+    | "CountAndUnpack" >> beam.FlatMap(functools.partial(_count_and_unpack, split))
+  )
 
 
 def _count_and_unpack(split: str, outcome: SourceOutcome) -> Iterator[tuple[str, dict]]:
-    import apache_beam as beam
+  import apache_beam as beam
 
-    def count(kind: str, key: str) -> None:
-        beam.metrics.Metrics.counter(COUNTER_NAMESPACE, f"{kind}.{key}").inc()
+  def count(kind: str, key: str) -> None:
+    beam.metrics.Metrics.counter(COUNTER_NAMESPACE, f"{kind}.{key}").inc()
 
-    if outcome.skipped:
-        count("skipped", outcome.skipped)
-        return
-    count("used", split)
-    for conversion in outcome.conversions:
-        count("converted", conversion)
-    yield from outcome.examples
+  if outcome.skipped:
+    count("skipped", outcome.skipped)
+    return
+  count("used", split)
+  for conversion in outcome.conversions:
+    count("converted", conversion)
+  yield from outcome.examples
 
 
 def counters(pipeline_result) -> Iterator[tuple[str, str, int]]:
-    """(kind, key, count) of the counters above, read from a finished pipeline."""
-    from apache_beam.metrics.metric import MetricsFilter
+  """(kind, key, count) of the counters above, read from a finished pipeline."""
+  from apache_beam.metrics.metric import MetricsFilter
 
-    query = pipeline_result.metrics().query(MetricsFilter().with_namespace(COUNTER_NAMESPACE))
-    for counter in query["counters"]:
-        kind, key = counter.key.metric.name.split(".", 1)
-        yield kind, key, counter.committed or counter.attempted
+  query = pipeline_result.metrics().query(MetricsFilter().with_namespace(COUNTER_NAMESPACE))
+  for counter in query["counters"]:
+    kind, key = counter.key.metric.name.split(".", 1)
+    yield kind, key, counter.committed or counter.attempted

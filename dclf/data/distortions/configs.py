@@ -15,86 +15,85 @@ POSTER_IMAGES_PER_DATASET = 200_000
 
 @dataclasses.dataclass(eq=False, kw_only=True)
 class DistortionsConfig(tfds.core.BuilderConfig):
-    """One dataset variant.
+  """One dataset variant.
 
-    recipe: what each source becomes (see recipes.py). photos: "manual" (ImageNet train tar
-    or a folder in manual_dir, split by split_fractions) or "sample" (scikit-image's bundled
-    photos, split by photo). num_sources: source photos used (for "sample": windows), so
-    examples = num_sources x classes. seed: severities,
-    noise and sample windows. jpeg_quality: the JPEG round trip every output went through in
-    the original (Java ImageIO, quality 0.75); None keeps the filters' exact output.
-    """
+  recipe: what each source becomes (see recipes.py). photos: "manual" (ImageNet train tar
+  or a folder in manual_dir, split by split_fractions) or "sample" (scikit-image's bundled
+  photos, split by photo). num_sources: source photos used (for "sample": windows), so
+  examples = num_sources x classes. seed: severities,
+  noise and sample windows. jpeg_quality: the JPEG round trip every output went through in
+  the original (Java ImageIO, quality 0.75); None keeps the filters' exact output.
+  """
 
-    recipe: str
-    photos: str = "manual"
-    split_fractions: tuple[float, float, float] = TRANSFER_SPLIT
-    num_sources: int
-    seed: int = 0
-    jpeg_quality: int | None = 75
+  recipe: str
+  photos: str = "manual"
+  split_fractions: tuple[float, float, float] = TRANSFER_SPLIT
+  num_sources: int
+  seed: int = 0
+  jpeg_quality: int | None = 75
 
-    @property
-    def class_names(self) -> tuple[str, ...]:
-        return recipes.RECIPE_CLASSES[self.recipe]
+  @property
+  def class_names(self) -> tuple[str, ...]:
+    return recipes.RECIPE_CLASSES[self.recipe]
 
-    @property
-    def needs_manual_dir(self) -> bool:
-        return self.photos == "manual"
+  @property
+  def needs_manual_dir(self) -> bool:
+    return self.photos == "manual"
 
 
 def _poster_size(recipe: str) -> int:
-    """Sources giving the poster's 200k images: 200000 / number of classes."""
-    return POSTER_IMAGES_PER_DATASET // len(recipes.RECIPE_CLASSES[recipe])
+  """Sources giving the poster's 200k images: 200000 / number of classes."""
+  return POSTER_IMAGES_PER_DATASET // len(recipes.RECIPE_CLASSES[recipe])
 
 
 CONFIGS = (
-    DistortionsConfig(
-        name="blur_noise",
-        description="reference / blur / noise from ImageNet photos; 85/7.5/7.5 split "
-        "(the poster's transfer models).",
-        recipe="blur_noise",
-        num_sources=_poster_size("blur_noise"),
-    ),
-    DistortionsConfig(
-        name="blur_noise_split95",
-        description="blur_noise with the 95/2.5/2.5 split of the poster's scratch and softmax "
-        "models (same examples, other split).",
-        recipe="blur_noise",
-        split_fractions=SCRATCH_SPLIT,
-        num_sources=_poster_size("blur_noise"),
-    ),
-    DistortionsConfig(
-        name="six_distortions",
-        description="reference + six JH Labs distortions with fixed parameters, from ImageNet.",
-        recipe="six_distortions",
-        num_sources=_poster_size("six_distortions"),
-    ),
-    DistortionsConfig(
-        name="blur_noise_multilabel",
-        description="reference, blur, noise and blur+noise (either order) with a multi-hot "
-        "(blur, noise) label, from ImageNet.",
-        recipe="blur_noise_multilabel",
-        num_sources=_poster_size("blur_noise_multilabel"),
-    ),
-    DistortionsConfig(
-        name="blur_noise_sample",
-        description="blur_noise on windows of scikit-image's bundled colour photos; builds "
-        "offline in about a minute. Split by photo.",
-        recipe="blur_noise",
-        photos="sample",
-        num_sources=1080,
-    ),
-    DistortionsConfig(
-        name="six_distortions_sample",
-        description="six_distortions on windows of scikit-image's bundled colour photos.",
-        recipe="six_distortions",
-        photos="sample",
-        num_sources=450,
-    ),
-    DistortionsConfig(
-        name="blur_noise_multilabel_sample",
-        description="blur_noise_multilabel on windows of scikit-image's bundled colour photos.",
-        recipe="blur_noise_multilabel",
-        photos="sample",
-        num_sources=630,
-    ),
+  DistortionsConfig(
+    name="blur_noise",
+    description="reference / blur / noise from ImageNet photos; 85/7.5/7.5 split (the poster's transfer models).",
+    recipe="blur_noise",
+    num_sources=_poster_size("blur_noise"),
+  ),
+  DistortionsConfig(
+    name="blur_noise_split95",
+    description="blur_noise with the 95/2.5/2.5 split of the poster's scratch and softmax "
+    "models (same examples, other split).",
+    recipe="blur_noise",
+    split_fractions=SCRATCH_SPLIT,
+    num_sources=_poster_size("blur_noise"),
+  ),
+  DistortionsConfig(
+    name="six_distortions",
+    description="reference + six JH Labs distortions with fixed parameters, from ImageNet.",
+    recipe="six_distortions",
+    num_sources=_poster_size("six_distortions"),
+  ),
+  DistortionsConfig(
+    name="blur_noise_multilabel",
+    description="reference, blur, noise and blur+noise (either order) with a multi-hot "
+    "(blur, noise) label, from ImageNet.",
+    recipe="blur_noise_multilabel",
+    num_sources=_poster_size("blur_noise_multilabel"),
+  ),
+  DistortionsConfig(
+    name="blur_noise_sample",
+    description="blur_noise on windows of scikit-image's bundled colour photos; builds "
+    "offline in about a minute. Split by photo.",
+    recipe="blur_noise",
+    photos="sample",
+    num_sources=1080,
+  ),
+  DistortionsConfig(
+    name="six_distortions_sample",
+    description="six_distortions on windows of scikit-image's bundled colour photos.",
+    recipe="six_distortions",
+    photos="sample",
+    num_sources=450,
+  ),
+  DistortionsConfig(
+    name="blur_noise_multilabel_sample",
+    description="blur_noise_multilabel on windows of scikit-image's bundled colour photos.",
+    recipe="blur_noise_multilabel",
+    photos="sample",
+    num_sources=630,
+  ),
 )

@@ -13,13 +13,13 @@ import numpy as np
 
 BLUR_NOISE_CLASSES = ("reference", "blur", "noise")
 SIX_DISTORTIONS_CLASSES = (
-    "reference",
-    "gaussian_blur",
-    "motion_blur",
-    "color_noise",
-    "mono_noise",
-    "marble",
-    "twirl",
+  "reference",
+  "gaussian_blur",
+  "motion_blur",
+  "color_noise",
+  "mono_noise",
+  "marble",
+  "twirl",
 )
 MULTILABEL_CLASSES = ("reference", "blur", "noise", "blur_and_noise")
 MULTILABEL_AXES = ("blur", "noise")  # the order of the multi-hot `labels` vector
@@ -27,115 +27,113 @@ MULTILABEL_AXES = ("blur", "noise")  # the order of the multi-hot `labels` vecto
 # The six_distortions parameters, fixed for every image (SEED_FACTS section 2; JH Labs units:
 # radians for angles, 0..255 for noise amounts).
 SIX_DISTORTIONS_PARAMS = {
-    "gaussian_blur": {"radius": 10.0},
-    "motion_blur": {"distance": 50.0, "angle": 90.0, "rotation": 0.0, "zoom": 0.0},
-    "color_noise": {"amount": 25, "density": 1.0},
-    "mono_noise": {"amount": 25, "density": 1.0},
-    "marble": {"x_scale": 20.0, "y_scale": 20.0, "amount": 100.0, "turbulence": 5.0},
-    "twirl": {"angle": 3.0, "centre_x": 0.5, "centre_y": 0.5, "radius": 250.0},
+  "gaussian_blur": {"radius": 10.0},
+  "motion_blur": {"distance": 50.0, "angle": 90.0, "rotation": 0.0, "zoom": 0.0},
+  "color_noise": {"amount": 25, "density": 1.0},
+  "mono_noise": {"amount": 25, "density": 1.0},
+  "marble": {"x_scale": 20.0, "y_scale": 20.0, "amount": 100.0, "turbulence": 5.0},
+  "twirl": {"angle": 3.0, "centre_x": 0.5, "centre_y": 0.5, "radius": 250.0},
 }
 
 RECIPE_CLASSES = {
-    "blur_noise": BLUR_NOISE_CLASSES,
-    "six_distortions": SIX_DISTORTIONS_CLASSES,
-    "blur_noise_multilabel": MULTILABEL_CLASSES,
+  "blur_noise": BLUR_NOISE_CLASSES,
+  "six_distortions": SIX_DISTORTIONS_CLASSES,
+  "blur_noise_multilabel": MULTILABEL_CLASSES,
 }
 
 
 @dataclasses.dataclass(frozen=True)
 class Step:
-    """One call `dclf.distort.apply(filter, image, seed=seed, **params)`."""
+  """One call `dclf.distort.apply(filter, image, seed=seed, **params)`."""
 
-    filter: str
-    params: dict
-    seed: int = 0
+  filter: str
+  params: dict
+  seed: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
 class ExamplePlan:
-    """One output image: its class, the filters applied in order, and the severity features."""
+  """One output image: its class, the filters applied in order, and the severity features."""
 
-    class_name: str
-    steps: tuple[Step, ...] = ()
-    radius: float = 0.0
-    amount: float = 0.0
-    density: float = 0.0
+  class_name: str
+  steps: tuple[Step, ...] = ()
+  radius: float = 0.0
+  amount: float = 0.0
+  density: float = 0.0
 
-    @property
-    def order(self) -> str:
-        """Comma-separated blur/noise application order ('' for a reference)."""
-        return ",".join("blur" if step.filter == "gaussian_blur" else "noise" for step in self.steps)
+  @property
+  def order(self) -> str:
+    """Comma-separated blur/noise application order ('' for a reference)."""
+    return ",".join("blur" if step.filter == "gaussian_blur" else "noise" for step in self.steps)
 
-    @property
-    def multi_hot(self) -> np.ndarray:
-        """1 per axis of MULTILABEL_AXES that this image carries."""
-        carried = self.order.split(",")
-        return np.array([axis in carried for axis in MULTILABEL_AXES], np.uint8)
+  @property
+  def multi_hot(self) -> np.ndarray:
+    """1 per axis of MULTILABEL_AXES that this image carries."""
+    carried = self.order.split(",")
+    return np.array([axis in carried for axis in MULTILABEL_AXES], np.uint8)
 
 
 def source_rng(seed: int, source_id: str) -> np.random.Generator:
-    """A generator owned by one (config seed, source) pair."""
-    digest = hashlib.sha256(source_id.encode()).digest()
-    words = np.frombuffer(digest, dtype="<u4").tolist()
-    return np.random.default_rng(np.random.SeedSequence([seed, *words]))
+  """A generator owned by one (config seed, source) pair."""
+  digest = hashlib.sha256(source_id.encode()).digest()
+  words = np.frombuffer(digest, dtype="<u4").tolist()
+  return np.random.default_rng(np.random.SeedSequence([seed, *words]))
 
 
 def plan_source(recipe: str, seed: int, source_id: str) -> list[ExamplePlan]:
-    """The example plans of one source photo for a recipe (one per class, reference first)."""
-    rng = source_rng(seed, source_id)
-    if recipe == "blur_noise":
-        return [ExamplePlan("reference"), _blur(rng), _noise(rng)]
-    if recipe == "six_distortions":
-        return _six_distortions(rng, seed)
-    if recipe == "blur_noise_multilabel":
-        singles = [ExamplePlan("reference"), _blur(rng), _noise(rng)]
-        return singles + [_blur_and_noise(rng)]
-    raise ValueError(f"unknown recipe {recipe!r}; known: {sorted(RECIPE_CLASSES)}")
+  """The example plans of one source photo for a recipe (one per class, reference first)."""
+  rng = source_rng(seed, source_id)
+  if recipe == "blur_noise":
+    return [ExamplePlan("reference"), _blur(rng), _noise(rng)]
+  if recipe == "six_distortions":
+    return _six_distortions(rng, seed)
+  if recipe == "blur_noise_multilabel":
+    singles = [ExamplePlan("reference"), _blur(rng), _noise(rng)]
+    return singles + [_blur_and_noise(rng)]
+  raise ValueError(f"unknown recipe {recipe!r}; known: {sorted(RECIPE_CLASSES)}")
 
 
 def _blur(rng: np.random.Generator) -> ExamplePlan:
-    """GaussianFilter radius ~ U[1, 11)."""
-    radius = float(rng.uniform(1.0, 11.0))
-    return ExamplePlan("blur", (Step("gaussian_blur", {"radius": radius}),), radius=radius)
+  """GaussianFilter radius ~ U[1, 11)."""
+  radius = float(rng.uniform(1.0, 11.0))
+  return ExamplePlan("blur", (Step("gaussian_blur", {"radius": radius}),), radius=radius)
 
 
 def _noise(rng: np.random.Generator) -> ExamplePlan:
-    """Colour gaussian NoiseFilter, amount ~ integer U[1, 26], density ~ U[0.1, 1.1)."""
-    amount = int(rng.integers(1, 27))
-    density = float(rng.uniform(0.1, 1.1))
-    noise_seed = int(rng.integers(2**31))
-    step = Step("color_noise", {"amount": amount, "density": density}, noise_seed)
-    return ExamplePlan("noise", (step,), amount=amount, density=density)
+  """Colour gaussian NoiseFilter, amount ~ integer U[1, 26], density ~ U[0.1, 1.1)."""
+  amount = int(rng.integers(1, 27))
+  density = float(rng.uniform(0.1, 1.1))
+  noise_seed = int(rng.integers(2**31))
+  step = Step("color_noise", {"amount": amount, "density": density}, noise_seed)
+  return ExamplePlan("noise", (step,), amount=amount, density=density)
 
 
 def _blur_and_noise(rng: np.random.Generator) -> ExamplePlan:
-    """Both distortions, fresh severities, applied in a random order."""
-    blur, noise = _blur(rng), _noise(rng)
-    steps = blur.steps + noise.steps if rng.random() < 0.5 else noise.steps + blur.steps
-    return ExamplePlan(
-        "blur_and_noise", steps, radius=blur.radius, amount=noise.amount, density=noise.density
-    )
+  """Both distortions, fresh severities, applied in a random order."""
+  blur, noise = _blur(rng), _noise(rng)
+  steps = blur.steps + noise.steps if rng.random() < 0.5 else noise.steps + blur.steps
+  return ExamplePlan("blur_and_noise", steps, radius=blur.radius, amount=noise.amount, density=noise.density)
 
 
 def _six_distortions(rng: np.random.Generator, seed: int) -> list[ExamplePlan]:
-    """Fixed parameters. Noise draws per image; one marble field per build, as in the original.
+  """Fixed parameters. Noise draws per image; one marble field per build, as in the original.
 
-    The Java generator's marble Perlin table was drawn once per JVM run, so all marble images
-    of a run shared one displacement field; seeding marble with the config seed does the same.
-    """
-    seeds = {name: seed for name in SIX_DISTORTIONS_PARAMS}
-    seeds["color_noise"] = int(rng.integers(2**31))
-    seeds["mono_noise"] = int(rng.integers(2**31))
-    plans = [ExamplePlan("reference")]
-    for name, params in SIX_DISTORTIONS_PARAMS.items():
-        is_noise = name.endswith("_noise")
-        plans.append(
-            ExamplePlan(
-                name,
-                (Step(name, dict(params), seeds[name]),),
-                radius=params["radius"] if name == "gaussian_blur" else 0.0,
-                amount=params["amount"] if is_noise else 0.0,
-                density=params["density"] if is_noise else 0.0,
-            )
-        )
-    return plans
+  The Java generator's marble Perlin table was drawn once per JVM run, so all marble images
+  of a run shared one displacement field; seeding marble with the config seed does the same.
+  """
+  seeds = {name: seed for name in SIX_DISTORTIONS_PARAMS}
+  seeds["color_noise"] = int(rng.integers(2**31))
+  seeds["mono_noise"] = int(rng.integers(2**31))
+  plans = [ExamplePlan("reference")]
+  for name, params in SIX_DISTORTIONS_PARAMS.items():
+    is_noise = name.endswith("_noise")
+    plans.append(
+      ExamplePlan(
+        name,
+        (Step(name, dict(params), seeds[name]),),
+        radius=params["radius"] if name == "gaussian_blur" else 0.0,
+        amount=params["amount"] if is_noise else 0.0,
+        density=params["density"] if is_noise else 0.0,
+      )
+    )
+  return plans
