@@ -10,8 +10,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-VGG16_BLOCKS_1_TO_4 = ((2, 64), (2, 128), (3, 256), (3, 512))
-RESNET50_STAGES = ((3, (64, 64, 256)), (4, (128, 128, 512)), (6, (256, 256, 1024)), (3, (512, 512, 2048)))
+from dclf.models.resnet import RESNET50_STAGES
+from dclf.models.vgg import VGG16_BLOCKS
+
+VGG16_BLOCKS_1_TO_4 = VGG16_BLOCKS[:4]  # the poster's models keep blocks 1-4
 KERAS_BN_EPSILON = 1e-3
 KERAS_BN_MOMENTUM = 0.01  # PyTorch's momentum weighs the new batch: 1 - Keras' 0.99
 

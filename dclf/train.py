@@ -14,14 +14,15 @@ from pathlib import Path
 import flax
 import jax
 import jax.numpy as jnp
+import jaxlib
 
 from dclf import checkpoint, datasets, evaluation, inference, input_pipeline, log, models, optim, parallel, steps
 from dclf.errors import UsageError
 from dclf.fileio import atomic_write_json
 from dclf.metric_writers import MetricWriter
 from dclf.preemption import PreemptionGuard
-from dclf.progress import ProgressBar, Throughput
 from dclf.preprocess import PREPROCESSORS
+from dclf.progress import ProgressBar, Throughput
 from dclf.train_state import TrainState, create_train_state, state_from_variables
 
 
@@ -59,6 +60,11 @@ def class_names(config) -> tuple[str, ...]:
 # 10x longer than the whole train step for small_cnn); rbg keys compile in seconds, are as
 # deterministic for a given seed and backend, and are what large TPU runs commonly use.
 PRNG_IMPL = "rbg"
+
+
+def versions() -> dict:
+  """The versions a run's numbers depend on (summary.json, benchmark records)."""
+  return {"jax": jax.__version__, "jaxlib": jaxlib.__version__, "flax": flax.__version__}
 
 
 def prng_key(seed: int):
@@ -163,8 +169,7 @@ def _summary(config, step, train_metrics, eval_metrics, counts, images_per_sec, 
       "dataset": config.dataset,
       "batch_size": config.batch_size,
       "half_precision": bool(config.half_precision),
-      "versions": {"jax": jax.__version__, "jaxlib": jax.lib.__version__ if hasattr(jax.lib, "__version__") else None,
-                   "flax": flax.__version__, "python": platform.python_version()},
+      "versions": {**versions(), "python": platform.python_version()},
   }
 
 

@@ -10,9 +10,7 @@ import functools
 import itertools
 import time
 
-import flax
 import jax
-import jaxlib
 
 from dclf import flops, input_pipeline, parallel, steps, train
 from dclf.bench import data, records
@@ -63,10 +61,6 @@ def _program_memory_bytes(compiled):
   return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes)
 
 
-def versions() -> dict:
-  return {"jax": jax.__version__, "jaxlib": jaxlib.__version__, "flax": flax.__version__}
-
-
 def run(config, initial_state: TrainState, *, mode: str, real_data: bool, num_steps: int, warmup: int,
         model_flops: flops.ModelFlops) -> dict:
   """Benchmarks `mode` of `config.model` with `config.parallelism` and `config.half_precision`,
@@ -91,7 +85,7 @@ def run(config, initial_state: TrainState, *, mode: str, real_data: bool, num_st
   per_image = model_flops.train if mode == "train" else model_flops.forward
   device_flops = flops.xla_flops(compiled)
   return records.record(
-      framework="jax", versions=versions(), device_kind=jax.devices()[0].device_kind, devices=jax.device_count(),
+      framework="jax", versions=train.versions(), device_kind=jax.devices()[0].device_kind, devices=jax.device_count(),
       config=config, mode=mode, parallelism=par.name, precision="bf16" if config.half_precision else "fp32",
       data=data.describe(config, real_data), timings=timings, compile_s=compile_s,
       flops_per_step=device_flops * jax.device_count() if device_flops else None, flops_source="xla",
