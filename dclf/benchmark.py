@@ -84,7 +84,10 @@ def main(argv):
   print(_header(results))
   print(records.markdown_table(results), flush=True)
   if FLAGS.json:
-    atomic_write_json(FLAGS.json, results)
+    try:
+      atomic_write_json(FLAGS.json, results)
+    except OSError as e:
+      cli.fail(f"--json {FLAGS.json}: cannot write the records ({e}); the table above has them")
 
 
 if __name__ == "__main__":

@@ -96,6 +96,21 @@ def test_cli_writes_json(tmp_path):
   assert not list(out.parent.glob(".*.tmp"))
   table = run_module("dclf.bench.records", out.parent)  # a folder of saved records -> one table
   assert table.returncode == 0 and "| jax | softmax | eval | jit | bf16 |" in table.stdout
+  (out.parent / "notes.json").write_text('{"not": "records"}')
+  bad = run_module("dclf.bench.records", out.parent)
+  assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
+  assert bad.stderr.startswith("error: ") and "notes.json: not a list of benchmark records" in bad.stderr
+  missing = run_module("dclf.bench.records", tmp_path / "nope.json")
+  assert missing.returncode == 2 and "nope.json: cannot read benchmark records" in missing.stderr
+
+
+def test_unwritable_json_is_one_line(tmp_path):
+  (tmp_path / "file").write_text("")
+  result = run_cli("--config", "configs/softmax.py", "--config.image_size=32", "--config.batch_size=4", "--steps", "1",
+                   "--warmup", "0", "--modes", "eval", "--parallelism", "jit", "--json", tmp_path / "file" / "out.json")
+  last = result.stderr.strip().splitlines()[-1]  # after the progress lines of the runs
+  assert result.returncode == 2 and last.startswith("error: --json ") and "cannot write the records" in last
+  assert "Traceback" not in result.stderr and "| jax | softmax | eval |" in result.stdout
 
 
 @pytest.mark.parametrize("args,message", [

@@ -14,6 +14,7 @@ import platform
 import sys
 from pathlib import Path
 
+from dclf import cli
 from dclf.bench import peaks
 from dclf.bench.timing import Timings
 
@@ -110,19 +111,34 @@ def markdown_table(records: list[dict]) -> str:
   return "\n".join(lines)
 
 
+def _read(file: Path) -> list[dict]:
+  try:
+    records = json.loads(file.read_text())
+  except (OSError, ValueError) as e:
+    raise ValueError(f"{file}: cannot read benchmark records ({e})") from None
+  if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+    raise ValueError(f"{file}: not a list of benchmark records (a --json file of python -m dclf.benchmark)")
+  return records
+
+
 def load(paths) -> list[dict]:
   """The records of `--json` files, and of every *.json file in the folders among `paths`."""
   files = []
   for path in map(Path, paths):
     files += sorted(path.glob("*.json")) if path.is_dir() else [path]
-  return [r for f in files for r in json.loads(f.read_text())]
+  return [r for f in files for r in _read(f)]
 
 
 def main(argv: list[str]) -> None:
   """`python -m dclf.bench.records FILE_OR_DIR...`: one Markdown table of saved records."""
   if not argv:
-    raise SystemExit("usage: python -m dclf.bench.records FILE_OR_DIR...")
-  print(markdown_table(load(argv)))
+    cli.fail("usage: python -m dclf.bench.records FILE_OR_DIR...")
+  try:
+    print(markdown_table(load(argv)))
+  except ValueError as e:
+    cli.fail(str(e))
+  except KeyError as e:
+    cli.fail(f"a record lacks the field {e}: not written by python -m dclf.benchmark")
 
 
 if __name__ == "__main__":
