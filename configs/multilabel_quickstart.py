@@ -2,7 +2,7 @@
 
   python -m dclf.main --config configs/multilabel_quickstart.py --workdir workdirs/multilabel
 
-The poster's future work (SEED_FACTS section 7). `small_cnn` on the embedded
+The poster's future work ("multi-label: images with several distortions"). `small_cnn` on the embedded
 `distortions/blur_noise_multilabel_sample` (reference, blur, noise and blur+noise windows of
 scikit-image's photos, built offline on first use): one sigmoid output per label (blur, noise)
 trained with binary cross-entropy against the dataset's multi-hot `labels`. Accuracy is the exact

@@ -4,8 +4,9 @@
       [--warmup 3] [--framework jax|torch|both] [--modes train,eval] [--parallelism pmap,jit]
       [--precision fp32,bf16] [--json OUT] [--real-data] [--channels-last] [--compile]
 
-JAX runs time the trainer's own compiled steps (`dclf.bench.jax_runner`); PyTorch runs time
-`benchmarks/torch_reference.py` (optional: `pip install -e '.[torch]'`). Both use one timing loop
+JAX runs time the trainer's own compiled steps (`dclf.steps.compile_steps`, run by
+`dclf.bench.jax_runner`); PyTorch runs time `dclf.bench.torch_reference` (optional:
+`pip install -e '.[torch]'`). Both use one timing loop
 (`dclf.bench.timing`): compilation and warm-up excluded and reported apart, device work waited
 for before the clock is read, synthetic data placed on the device once unless --real-data. Prints
 a Markdown table; --json writes the records (fields: `dclf.bench.records`).
@@ -16,10 +17,11 @@ import os
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from dclf import cli, log, parallel
+from dclf import cli, parallel
 from dclf.bench import peaks, records, suite
 from dclf.errors import UsageError
 from dclf.fileio import atomic_write_json
+from dclf.progress import setup_logging
 
 MODES = suite.MODES
 FRAMEWORKS = {"jax": ("jax",), "torch": ("torch",), "both": ("jax", "torch")}
@@ -60,34 +62,35 @@ def _frameworks(name: str):
     return frameworks, None
   # JAX would otherwise reserve most of a GPU's memory up front and leave PyTorch none.
   os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-  torch_reference = cli.run_reporting_errors(suite.load_torch_reference, errors=(UsageError,))
+  torch_reference = suite.load_torch_reference()
   if torch_reference is None:
     if name == "torch":
-      cli.fail(TORCH_MISSING)
+      raise UsageError(TORCH_MISSING)
     print(f"note: {TORCH_MISSING}; PyTorch records skipped", flush=True)
     return ("jax",), None
   return frameworks, torch_reference
 
 
+@cli.command
 def main(argv):
   if len(argv) > 1:
-    cli.fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.set_verbosity(logging.WARNING)
-  log.setup()
+  setup_logging()
   frameworks, torch_reference = _frameworks(FLAGS.framework)
-  results = cli.run_reporting_errors(
-      suite.benchmark, FLAGS.config, frameworks=frameworks, modes=tuple(FLAGS.modes),
-      parallelisms=tuple(FLAGS.parallelism), precisions=tuple(FLAGS.precision), num_steps=FLAGS.steps,
-      warmup=FLAGS.warmup, real_data=FLAGS["real-data"].value, torch_reference=torch_reference,
-      torch_options={"channels_last": FLAGS["channels-last"].value, "compile_model": FLAGS.compile},
-      errors=(UsageError,))
+  results = suite.benchmark(
+      FLAGS.config, frameworks=frameworks, modes=tuple(FLAGS.modes), parallelisms=tuple(FLAGS.parallelism),
+      precisions=tuple(FLAGS.precision), num_steps=FLAGS.steps, warmup=FLAGS.warmup,
+      real_data=FLAGS["real-data"].value, torch_reference=torch_reference,
+      torch_options={"channels_last": FLAGS["channels-last"].value, "compile_model": FLAGS.compile})
   print(_header(results))
   print(records.markdown_table(results), flush=True)
   if FLAGS.json:
     try:
       atomic_write_json(FLAGS.json, results)
     except OSError as e:
-      cli.fail(f"--json {FLAGS.json}: cannot write the records ({e}); the table above has them")
+      raise UsageError(f"--json {FLAGS.json}: cannot write the records ({e}); the table above has them") from None
+  return 0
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ complete, so a killed save never looks like a checkpoint.
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import grain
 import jax
@@ -42,7 +41,7 @@ class Checkpointer:
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
     self._manager = ocp.CheckpointManager(self.directory, options=options)
 
-  def latest_step(self) -> Optional[int]:
+  def latest_step(self) -> int | None:
     return self._manager.latest_step()
 
   def save(self, step: int, state_tree, data_state=None) -> None:
@@ -70,20 +69,6 @@ class Checkpointer:
 
   def close(self) -> None:
     self._manager.close()
-
-
-def write_variables(workdir, config, variables: dict) -> None:
-  """Writes `config.json` and a step-0 checkpoint holding `variables` (e.g. converted Keras
-  weights) with a fresh optimizer state: `dclf.main` fine-tunes from it, `dclf.evaluate` and
-  `dclf.predict` load it."""
-  from dclf import optim, train, train_state  # pylint: disable=g-import-not-at-top  (train imports this module)
-  model = train.build_model(config, len(train.class_names(config)))
-  state = train_state.state_from_variables(model, optim.create_optimizer(config), variables)
-  checkpointer = Checkpointer(workdir)
-  checkpointer.save(0, jax.device_get(state.checkpoint_tree()))
-  checkpointer.wait()
-  checkpointer.close()
-  save_config(workdir, config)
 
 
 def load_latest(workdir) -> tuple[ml_collections.ConfigDict, dict, int]:

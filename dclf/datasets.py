@@ -8,10 +8,11 @@ datasets are built on first use.
 
 import dataclasses
 
-from dclf.errors import UsageError
+from dclf.errors import DataError, UsageError
 from dclf.input_pipeline import SyntheticSource
+from dclf.labels import BLUR_NOISE_CLASSES, MULTILABEL_AXES
 
-SYNTHETIC_CLASSES = ("reference", "blur", "noise")
+SYNTHETIC_CLASSES = BLUR_NOISE_CLASSES
 SYNTHETIC_SIZES = {"train": 1024, "validation": 256, "test": 256}
 
 
@@ -19,18 +20,9 @@ SYNTHETIC_SIZES = {"train": 1024, "validation": 256, "test": 256}
 class Dataset:
   name: str
   class_names: tuple[str, ...]
-  splits: dict  # split name -> random-access source
+  splits: dict = dataclasses.field(default_factory=dict)  # split name -> random-access source
   available_splits: tuple[str, ...] = ()  # every split the dataset has, loaded or not
   label_names: tuple[str, ...] = ()  # the axes of its multi-hot `labels`, if it has them
-
-  def output_names(self, multilabel: bool) -> tuple[str, ...]:
-    """What a model trained on it predicts: its classes, or (multi-label) its labels."""
-    if not multilabel:
-      return self.class_names
-    if not self.label_names:
-      raise UsageError(f"{self.name} has no multi-hot `labels` for a multilabel model; "
-                       "use e.g. distortions/blur_noise_multilabel_sample")
-    return self.label_names
 
 
 def _synthetic(config) -> Dataset:
@@ -43,15 +35,22 @@ def _synthetic(config) -> Dataset:
 
 def _tfds(config, splits) -> Dataset:
   from dclf import data  # pylint: disable=g-import-not-at-top  (tfds import is slow; only when used)
-  from dclf.data.distortions.recipes import MULTILABEL_AXES  # pylint: disable=g-import-not-at-top
   sources, info = {}, None
   try:
     for split in splits:
       sources[split], info = data.get_source(config.dataset, split, config.data_dir or None, build_if_missing=True)
-  except data.DataError as e:
+  except DataError as e:
     raise UsageError(e.message) from None  # one line; the download instructions are in the docs
   label_names = MULTILABEL_AXES if "labels" in info.features else ()
   return Dataset(config.dataset, tuple(info.features["label"].names), sources, tuple(info.splits), label_names)
+
+
+def names(dataset: str) -> Dataset:
+  """Dataset `dataset`'s class and label names, without its splits (nothing is built or read)."""
+  if dataset == "synthetic":
+    return Dataset("synthetic", SYNTHETIC_CLASSES)
+  from dclf.data import catalog  # pylint: disable=g-import-not-at-top  (tfds import is slow; only when used)
+  return Dataset(dataset, tuple(catalog.class_names(dataset)), label_names=tuple(catalog.label_names(dataset)))
 
 
 def load(config, splits) -> Dataset:

@@ -1,5 +1,29 @@
-"""Errors that the command-line tools report as one line and exit code 2."""
+"""The errors a user can cause, which every dclf command reports as one `error: ...` line and exit
+code 2 (see `dclf.cli`): a bad flag, config field, file or folder, a dataset that is not there, a
+weight file that does not fit."""
 
 
 class UsageError(Exception):
   """Bad input from the user: a flag, a config field, a file or folder."""
+
+
+class DataError(UsageError):
+  """A dataset cannot be built or read.
+
+  `message` is one line saying why; `instructions`, when set, says how to get the data (for
+  manually downloaded datasets). str() gives both.
+  """
+
+  def __init__(self, message: str, *, instructions: str | None = None):
+    super().__init__(message)
+    self.message = message
+    self.instructions = instructions
+
+  def __str__(self) -> str:
+    if not self.instructions:
+      return self.message
+    return f"{self.message}\n\n{self.instructions.strip()}"
+
+
+class WeightsError(UsageError):
+  """A weight file that cannot be read or does not fit the model; the message says everything."""

@@ -10,8 +10,9 @@ test split) or `DATASET:SPLIT`. --data_dir (default: W's) is where the dataset i
 
 import sys
 
-from dclf import cli, evaluation, log
-from dclf.errors import UsageError
+from dclf import cli
+from dclf.evaluation import evaluator
+from dclf.progress import setup_logging
 
 
 def _parser() -> cli.ArgumentParser:
@@ -25,18 +26,18 @@ def _parser() -> cli.ArgumentParser:
 
 def run(workdir, split: str, data_dir=None, batch_size=None):
   """Evaluates and writes the report; returns it and its folder."""
-  from dclf.predictor import Predictor  # pylint: disable=g-import-not-at-top  (jax, orbax: slow to import)
+  from dclf.inference import Predictor  # pylint: disable=g-import-not-at-top  (jax, orbax: slow to import)
   predictor = Predictor(workdir)
-  report = evaluation.evaluate(predictor.batch_predictor, predictor.config, split, workdir, predictor.step,
-                               data_dir=data_dir, batch_size=batch_size)
-  return report, evaluation.output_dir(workdir, split, predictor.config.dataset)
+  report = evaluator.evaluate_split(predictor.batch_predictor, predictor.config, split, workdir, predictor.step,
+                                    data_dir=data_dir, batch_size=batch_size)
+  return report, evaluator.output_dir(workdir, split, predictor.config.dataset)
 
 
+@cli.command
 def main(argv=None) -> int:
   args = _parser().parse_args(argv)
-  log.setup()
-  report, directory = cli.run_reporting_errors(run, args.workdir, args.split, args.data_dir, args.batch_size,
-                                               errors=(UsageError,))
+  setup_logging()
+  report, directory = run(args.workdir, args.split, args.data_dir, args.batch_size)
   print(f"{report['dataset']} {report['split']}: accuracy {report['accuracy']:.4f} on {report['num_examples']} "
         f"examples; {directory}")
   return 0

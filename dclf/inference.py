@@ -1,24 +1,34 @@
-"""Probabilities from a model held on the devices, data-parallel through `dclf.parallel`: for a
-batch of images (`dclf.predict`) or for every example of a source once (`dclf.evaluation`)."""
+"""A trained (or imported) classifier as a function from images to probabilities, data-parallel
+over the local devices (`dclf.parallel`, the run's parallelism).
+
+    predictor = Predictor("workdirs/sgdnet")
+    probabilities = predictor.predict(images)      # uint8 (n, size, size, 3) -> (n, outputs)
+    dict(zip(predictor.names, probabilities[0]))   # {'reference': .., 'blur': .., 'noise': ..}
+
+`Predictor` loads a workdir's config and latest checkpoint, for `dclf.predict`, `dclf.evaluate` and
+image-restoration pipelines; `BatchPredictor` is the compiled predict step bound to a state on the
+devices (the trainer's test report uses it on the state it trained); `predict_source` runs it over
+every example of a source once.
+"""
 
 import collections
-import functools
 
 import numpy as np
+import optax
 from jax.experimental import multihost_utils
 
-from dclf import input_pipeline, steps, tasks
+from dclf import checkpoint, input_pipeline, models, objectives, parallel, state, steps
+from dclf.data import imaging
+from dclf.errors import UsageError
+from dclf.labels import POSTER_CLASSES_BY_COUNT
 
 
 class BatchPredictor:
-  """`steps.predict_step` compiled for `par`, bound to a (replicated) state on its devices."""
+  """A compiled predict step (`dclf.steps.compile_steps(config, par).predict`) bound to a
+  (replicated) state on the devices of `par`."""
 
-  def __init__(self, par, device_state, config):
-    from dclf import train  # pylint: disable=g-import-not-at-top  (train imports this module)
-    self._par, self._state = par, device_state
-    step = functools.partial(steps.predict_step, preprocess_mode=config.preprocess, dtype=train.compute_dtype(config),
-                             multilabel=tasks.is_multilabel(config))
-    self._fn = par.compile(step, sharded_output=True)
+  def __init__(self, par, device_state, predict_step):
+    self._par, self._state, self._fn = par, device_state, predict_step
 
   @property
   def num_devices(self) -> int:
@@ -45,3 +55,61 @@ def predict_source(predict: BatchPredictor, source, *, batch_size: int, workers:
   arrays = multihost_utils.process_allgather({key: np.concatenate(parts) for key, parts in chunks.items()}, tiled=True)
   keep = arrays.pop("mask").astype(bool)
   return {key: values[keep] for key, values in arrays.items()}
+
+
+def output_names(config, num_outputs: int) -> tuple[str, ...]:
+  """The model's class (or label) names, in output order: the config's, else the poster's label
+  set of that size (workdirs written before configs recorded them)."""
+  names = tuple(config.get("class_names") or ()) or POSTER_CLASSES_BY_COUNT.get(num_outputs)
+  if names is None:
+    return tuple(f"class_{i}" for i in range(num_outputs))
+  if len(names) != num_outputs:
+    raise UsageError(f"the config names {len(names)} classes but the model has {num_outputs}")
+  return names
+
+
+class Predictor:
+  """Attributes: config, step (of the checkpoint), names (outputs), objective (`dclf.objectives`),
+  image_size, batch_size (global), batch_predictor (`BatchPredictor`)."""
+
+  def __init__(self, workdir, device_batch: int = 32):
+    if device_batch <= 0:
+      raise UsageError(f"device batch must be positive, got {device_batch}")
+    try:
+      config, variables, self.step = checkpoint.load_latest(workdir)
+    except (FileNotFoundError, ValueError) as e:
+      raise UsageError(f"{workdir}: {e}") from None
+    predictions = variables["params"].get("head", {}).get("predictions", {}).get("kernel")
+    if config.get("model") not in models.CLASSIFIERS or predictions is None:
+      raise UsageError(f"{workdir} holds {config.get('model')}, not a classifier")
+    self.names = output_names(config, predictions.shape[-1])
+    config.class_names = list(self.names)  # what evaluation matches datasets against
+    self.config = config
+    self.objective = objectives.of_config(config)
+    self.image_size = config.image_size
+    model = state.build_model(config, len(self.names))
+    par = parallel.create(config.parallelism)
+    loaded = state.state_from_variables(model, optax.identity(), variables)  # no optimizer state
+    self.batch_predictor = BatchPredictor(par, par.put_state(loaded), steps.compile_steps(config, par).predict)
+    self.batch_size = device_batch * self.batch_predictor.num_devices
+
+  def prepare(self, rgb: np.ndarray) -> np.ndarray:
+    """Any uint8 RGB photo -> the model's input, as the datasets were made (shorter side to
+    image_size, bicubic; central square crop)."""
+    return imaging.resize_shorter_and_centre_crop(rgb, self.image_size)
+
+  def predict(self, images) -> np.ndarray:
+    """uint8 (n, image_size, image_size, 3) RGB -> float32 (n, outputs) in `names` order: class
+    probabilities (summing to 1), or each label's probability for a multi-label model."""
+    images = np.asarray(images)
+    shape = (self.image_size, self.image_size, 3)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != shape:
+      raise ValueError(f"expected uint8 images shaped (n, {', '.join(map(str, shape))}), got {images.dtype} "
+                       f"{images.shape}; Predictor.prepare makes any photo fit")
+    outputs = [np.zeros((0, len(self.names)), np.float32)]
+    for start in range(0, len(images), self.batch_size):
+      chunk = images[start:start + self.batch_size]
+      padded = np.zeros((self.batch_size, *shape), np.uint8)  # one shape: one compilation
+      padded[:len(chunk)] = chunk
+      outputs.append(self.batch_predictor(padded)[:len(chunk)])
+    return np.concatenate(outputs)

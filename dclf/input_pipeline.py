@@ -12,12 +12,13 @@ import collections
 import gc
 import math
 import sys
-from typing import Any, Callable, Iterator, Optional
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import grain
-from absl import flags
 import jax
 import numpy as np
+from absl import flags
 
 
 def model_keys(label_key: str = "label") -> tuple[str, ...]:
@@ -128,7 +129,7 @@ def num_eval_batches(num_examples: int, batch_size: int) -> int:
   return math.ceil(math.ceil(num_examples / jax.process_count()) / batch_size)
 
 
-def pad_batch(batch: Optional[dict], batch_size: int, template: dict) -> dict:
+def pad_batch(batch: dict | None, batch_size: int, template: dict) -> dict:
   """Pads `batch` (or builds an all-padding batch) to `batch_size` and adds a 0/1 `mask`."""
   n = 0 if batch is None else len(batch["image"])
   padded = {}
@@ -168,7 +169,7 @@ class DataState:
   """Duck-types a grain iterator for grain's orbax handler: holds the serialized position after
   the last batch the *trainer* consumed (the loader itself runs ahead when prefetching)."""
 
-  def __init__(self, state: Optional[bytes] = None):
+  def __init__(self, state: bytes | None = None):
     self.state = state
 
   def get_state(self) -> bytes:

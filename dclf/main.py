@@ -8,13 +8,14 @@ Rerunning the same command resumes from the newest checkpoint in --workdir.
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from dclf import cli, distributed, log, train
+from dclf import cli, runtime, train
 from dclf.errors import UsageError
+from dclf.progress import setup_logging
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Training configuration file (configs/*.py).", lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and the summary.")
-flags.DEFINE_enum("multihost", "auto", distributed.MODES,
+flags.DEFINE_enum("multihost", "auto", runtime.MODES,
                   "Join jax.distributed: auto-detected on multi-host TPU slices and multi-task SLURM jobs.")
 flags.DEFINE_string("coordinator_address", None, "HOST:PORT of process 0, for explicit multi-process runs.")
 flags.DEFINE_integer("num_processes", None, "Number of processes (with --coordinator_address).")
@@ -22,14 +23,15 @@ flags.DEFINE_integer("process_id", None, "This process's index (with --coordinat
 flags.mark_flags_as_required(["config", "workdir"])
 
 
+@cli.command
 def main(argv):
   if len(argv) > 1:
-    cli.fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.set_verbosity(logging.WARNING)
-  cli.run_reporting_errors(distributed.initialize, FLAGS.multihost, FLAGS.coordinator_address, FLAGS.num_processes,
-                           FLAGS.process_id, errors=(ValueError,))
-  log.setup()
-  cli.run_reporting_errors(train.train_and_evaluate, FLAGS.config, FLAGS.workdir, errors=(UsageError,))
+  runtime.initialize(FLAGS.multihost, FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+  setup_logging()
+  train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  return 0
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ epsilon (1e-7) outside the square root and starts its accumulator at zero; Keras
 1e-7 too. Registry keyed by the config's `optimizer` field.
 """
 
-from typing import Callable
+from collections.abc import Callable
 
 import optax
 

@@ -6,11 +6,12 @@ the same collectives, so they give the same numbers. Host batches are uint8 arra
 `(local_devices, per_device, ...)`; the model state goes to and from the host as NumPy.
 """
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from dclf.steps import AXIS
 

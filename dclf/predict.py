@@ -19,15 +19,15 @@ import concurrent.futures
 import json
 import re
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
 from dclf import cli
 from dclf.data import imaging
 from dclf.errors import UsageError
-from dclf.predictor import Predictor
+from dclf.inference import Predictor
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 __all__ = ["Predictor", "find_images", "load_image", "predict_files", "format_table", "main"]
@@ -70,7 +70,7 @@ def _load_or_error(path, size: int):
 def describe(path, probabilities: np.ndarray, predictor: Predictor, top_k: int = 0) -> dict:
   """The output line of one image."""
   names = predictor.names
-  result = {"path": str(path), **predictor.task.describe(probabilities, names),
+  result = {"path": str(path), **predictor.objective.describe(probabilities, names),
             "probabilities": {name: float(p) for name, p in zip(names, probabilities)}}
   if top_k:
     order = np.argsort(-probabilities, kind="stable")[:top_k]
@@ -150,14 +150,10 @@ def _run(args) -> int:
   return 1 if failures else 0
 
 
+@cli.command
 def main(argv=None) -> int:
   """The exit code: 0, 1 (some image unreadable) or 2 (bad usage)."""
-  args = _parser().parse_args(argv)
-  try:
-    return _run(args)
-  except UsageError as e:
-    print(f"error: {e}", file=sys.stderr, flush=True)
-    return 2
+  return _run(_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

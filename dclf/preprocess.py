@@ -5,7 +5,7 @@ normalize the pixel values"). `caffe`: what Keras' ImageNet VGG16/ResNet50 and S
 (`preprocess_input` mode 'caffe'): RGB -> BGR, minus the ImageNet channel means, no scaling.
 """
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax.numpy as jnp
 

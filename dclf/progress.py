@@ -1,9 +1,37 @@
-"""Training progress: a terminal progress bar and honest images/s."""
+"""What a run tells its user and records in its workdir: dclf's own log lines, a progress bar,
+honest images/s, and metrics in `workdir/metrics.jsonl` and TensorBoard event files.
 
+Log lines go to stderr from process 0 only, kept apart from absl's root logger so the libraries'
+INFO chatter (orbax logs every file it writes) can stay at WARNING while ours stays visible.
+Metrics are written by process 0 only, since they are already global means over all devices
+(TensorBoard through tensorboardX: no TensorFlow).
+"""
+
+import json
+import logging
 import sys
 import time
+from pathlib import Path
 
 import jax
+
+from dclf.fileio import atomic_write_text
+
+logger = logging.getLogger("dclf")
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+  if not logger.handlers:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    logger.addHandler(handler)
+  logger.setLevel(level if jax.process_index() == 0 else logging.WARNING)
+  logger.propagate = False
+
+
+def log(msg: str, *args) -> None:
+  """One INFO line of dclf's own (process 0)."""
+  logger.info(msg, *args)
 
 
 class ProgressBar:
@@ -64,3 +92,38 @@ class Throughput:
   @property
   def images_per_sec(self):
     return self.total_images / self.total_seconds if self.total_seconds else None
+
+
+class MetricWriter:
+  """Appends `{"step": s, "<prefix>/<name>": value ...}` rows; mirrors them as TB scalars."""
+
+  def __init__(self, workdir, enabled: bool | None = None):
+    self.enabled = jax.process_index() == 0 if enabled is None else enabled
+    self._path = Path(workdir) / "metrics.jsonl"
+    self._tb = None
+    if self.enabled:
+      from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
+      self._tb = SummaryWriter(str(Path(workdir) / "tensorboard"))
+
+  def truncate_after(self, step: int) -> None:
+    """Drops rows past `step`: a resumed run logs those steps again."""
+    if not (self.enabled and self._path.exists()):
+      return
+    rows = [line for line in self._path.read_text().splitlines() if line.strip()]
+    kept = [line for line in rows if json.loads(line)["step"] <= step]
+    if len(kept) != len(rows):
+      atomic_write_text(self._path, "".join(line + "\n" for line in kept))
+
+  def write(self, step: int, metrics: dict, prefix: str) -> None:
+    if not self.enabled:
+      return
+    row = {"step": int(step), **{f"{prefix}/{k}": float(v) for k, v in metrics.items()}}
+    with self._path.open("a") as f:
+      f.write(json.dumps(row) + "\n")
+    for key, value in row.items():
+      if key != "step":
+        self._tb.add_scalar(key, value, int(step))
+
+  def close(self) -> None:
+    if self._tb is not None:
+      self._tb.close()

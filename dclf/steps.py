@@ -1,57 +1,41 @@
-"""Per-device train / eval / predict steps.
+"""The compiled train / eval / predict steps of a config: one builder, `compile_steps`, that the
+trainer, the evaluators and the benchmark all call, so a benchmark times exactly what training runs.
 
 Each step sees one device's shard of the batch and talks to the others only through collectives
 over `AXIS` (gradient and metric means, BatchNorm statistics), so the same function runs under
-`jax.pmap` and under `jax.jit` + `jax.shard_map` (see `dclf.parallel`).
-
-What the model's outputs mean comes from `OBJECTIVES`, keyed by `config.multilabel`: one class
-per image (softmax over the outputs) or one yes/no per label (a sigmoid per output).
+`jax.pmap` and under `jax.jit` + `jax.shard_map` (see `dclf.parallel`). Images arrive as uint8 and
+are preprocessed on the device. What the model's outputs mean comes from the config's objective
+(`dclf.objectives`).
 """
 
 import dataclasses
-from typing import Callable
+import functools
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
-import optax
 from jax import lax
 
+from dclf import objectives
 from dclf.preprocess import preprocess
 
 AXIS = "batch"
+SINGLE_LABEL = objectives.OBJECTIVES["single_label"]
+
+# JAX's default threefry keys make XLA:CPU compile parameter initialisation very slowly (about
+# 10x longer than the whole train step for small_cnn); rbg keys compile in seconds, are as
+# deterministic for a given seed and backend, and are what large TPU runs commonly use.
+PRNG_IMPL = "rbg"
 
 
-@dataclasses.dataclass(frozen=True)
-class Objective:
-  """label_key: the batch feature holding the targets. loss: per-example loss. hits: per-example
-  scores in [0, 1] whose means are the reported metrics. probabilities: what predict returns."""
-
-  label_key: str
-  loss: Callable[[jax.Array, jax.Array], jax.Array]
-  hits: Callable[[jax.Array, jax.Array], dict]
-  probabilities: Callable[[jax.Array], jax.Array]
+def prng_key(seed: int):
+  """The key of a run's seed: parameter initialisation, and dropout in the train steps."""
+  return jax.random.key(seed, impl=PRNG_IMPL)
 
 
-def _label_hits(logits, labels):
-  """Exact match (all labels right) and the share of labels right."""
-  right = (logits > 0) == (labels > 0)
-  return {"accuracy": jnp.all(right, -1), "label_accuracy": jnp.mean(right, -1)}
-
-
-OBJECTIVES = {
-    False: Objective(
-        label_key="label",
-        loss=optax.softmax_cross_entropy_with_integer_labels,
-        hits=lambda logits, labels: {"accuracy": jnp.argmax(logits, -1) == labels},
-        probabilities=lambda logits: jax.nn.softmax(logits, axis=-1),
-    ),
-    True: Objective(
-        label_key="labels",
-        loss=lambda logits, labels: optax.sigmoid_binary_cross_entropy(logits, labels.astype(logits.dtype)).mean(-1),
-        hits=_label_hits,
-        probabilities=jax.nn.sigmoid,
-    ),
-}
+def compute_dtype(config):
+  """The dtype activations are computed in (parameters stay float32)."""
+  return jnp.bfloat16 if config.half_precision else jnp.float32
 
 
 def _apply(state, params, images, train: bool, rng=None):
@@ -63,9 +47,8 @@ def _apply(state, params, images, train: bool, rng=None):
   return logits.astype(jnp.float32), mutated.get("batch_stats", {})
 
 
-def train_step(state, batch, rng, *, preprocess_mode: str, dtype=jnp.float32, multilabel: bool = False):
+def train_step(state, batch, rng, *, objective=SINGLE_LABEL, preprocess_mode: str, dtype=jnp.float32):
   """One optimizer step on this device's shard; returns the new state and global-mean metrics."""
-  objective = OBJECTIVES[multilabel]
   images = preprocess(batch["image"], preprocess_mode, dtype)
   labels = batch[objective.label_key]
   rng = jax.random.fold_in(jax.random.fold_in(rng, state.step), lax.axis_index(AXIS))
@@ -82,10 +65,9 @@ def train_step(state, batch, rng, *, preprocess_mode: str, dtype=jnp.float32, mu
   return new_state, lax.pmean({"loss": loss, **metrics}, AXIS)
 
 
-def eval_step(state, batch, *, preprocess_mode: str, dtype=jnp.float32, multilabel: bool = False):
+def eval_step(state, batch, *, objective=SINGLE_LABEL, preprocess_mode: str, dtype=jnp.float32):
   """Masked sums over the global batch (`loss`, each metric, `count`): padding examples (mask 0)
   count for nothing."""
-  objective = OBJECTIVES[multilabel]
   logits, _ = _apply(state, state.params, preprocess(batch["image"], preprocess_mode, dtype), False)
   labels = batch[objective.label_key]
   mask = batch["mask"].astype(jnp.float32)
@@ -94,7 +76,34 @@ def eval_step(state, batch, *, preprocess_mode: str, dtype=jnp.float32, multilab
   return lax.psum({**sums, "count": jnp.sum(mask)}, AXIS)
 
 
-def predict_step(state, batch, *, preprocess_mode: str, dtype=jnp.float32, multilabel: bool = False):
+def predict_step(state, batch, *, objective=SINGLE_LABEL, preprocess_mode: str, dtype=jnp.float32):
   """Class (or per-label) probabilities for this device's shard."""
   logits, _ = _apply(state, state.params, preprocess(batch["image"], preprocess_mode, dtype), False)
-  return OBJECTIVES[multilabel].probabilities(logits)
+  return objective.probabilities(logits)
+
+
+@dataclasses.dataclass(frozen=True)
+class Steps:
+  """A config's steps, compiled on first call for a `dclf.parallel` strategy.
+
+  train(state, batch, rng) -> (state, metrics): the state is donated; `rng` is the run's key.
+  evaluate(state, batch) -> masked metric sums (batches carry a `mask`).
+  predict(state, batch) -> probabilities, sharded like the batch.
+  """
+
+  train: Callable
+  evaluate: Callable
+  predict: Callable
+  rng: jax.Array  # the key every train step folds its step number and device index into
+
+
+def compile_steps(config, par) -> Steps:
+  """The steps of `config` (objective, preprocessing, precision, seed) under `par`."""
+  options = {"objective": objectives.of_config(config), "preprocess_mode": config.preprocess,
+             "dtype": compute_dtype(config)}
+  return Steps(
+      train=par.compile(functools.partial(train_step, **options), num_sharded=1, num_broadcast=1, donate_state=True),
+      evaluate=par.compile(functools.partial(eval_step, **options)),
+      predict=par.compile(functools.partial(predict_step, **options), sharded_output=True),
+      rng=prng_key(config.seed),
+  )

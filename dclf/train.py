@@ -5,103 +5,30 @@ data position are checkpointed together, SIGTERM saves and exits 0, and rerunnin
 command continues where the last checkpoint left off.
 """
 
-import functools
 import os
 import platform
 import time
 from pathlib import Path
 
-import flax
 import jax
-import jax.numpy as jnp
-import jaxlib
 
-from dclf import checkpoint, datasets, evaluation, inference, input_pipeline, log, models, optim, parallel, steps
-from dclf.errors import UsageError
+from dclf import checkpoint, datasets, input_pipeline, models, objectives, parallel, runtime, state, steps, weights
+from dclf.errors import UsageError, WeightsError
+from dclf.evaluation import evaluator
 from dclf.fileio import atomic_write_json
-from dclf.metric_writers import MetricWriter
-from dclf.preemption import PreemptionGuard
-from dclf.preprocess import PREPROCESSORS
-from dclf.progress import ProgressBar, Throughput
-from dclf.train_state import TrainState, create_train_state, state_from_variables
+from dclf.inference import BatchPredictor
+from dclf.progress import MetricWriter, ProgressBar, Throughput, log
 
 
-def validate(config) -> None:
-  """Checks the fields a run depends on before any work starts."""
-  choices = {
-      "model": models.CLASSIFIERS,
-      "optimizer": optim.OPTIMIZERS,
-      "parallelism": parallel.PARALLELISMS,
-      "preprocess": PREPROCESSORS,
-  }
-  for field, known in choices.items():
-    if config[field] not in known:
-      raise UsageError(f"unknown {field} {config[field]!r}; known: {', '.join(sorted(known))}")
-  for field in ("batch_size", "image_size", "log_every_steps", "checkpoint_every_steps"):
-    if config[field] <= 0:
-      raise UsageError(f"config.{field} must be positive, got {config[field]}")
-  if config.batch_size % jax.device_count():
-    raise UsageError(
-        f"global batch_size {config.batch_size} does not divide by the {jax.device_count()} devices; "
-        f"use a multiple of {jax.device_count()}")
-
-
-def class_names(config) -> tuple[str, ...]:
-  """The config's class names when it records them, else those of its dataset."""
-  if config.get("class_names"):
-    return tuple(config.class_names)
-  if config.dataset == "synthetic":
-    return datasets.SYNTHETIC_CLASSES
-  from dclf import data  # pylint: disable=g-import-not-at-top
-  return tuple(data.class_names(config.dataset))
-
-
-# JAX's default threefry keys make XLA:CPU compile parameter initialisation very slowly (about
-# 10x longer than the whole train step for small_cnn); rbg keys compile in seconds, are as
-# deterministic for a given seed and backend, and are what large TPU runs commonly use.
-PRNG_IMPL = "rbg"
-
-
-def versions() -> dict:
-  """The versions a run's numbers depend on (summary.json, benchmark records)."""
-  return {"jax": jax.__version__, "jaxlib": jaxlib.__version__, "flax": flax.__version__}
-
-
-def prng_key(seed: int):
-  return jax.random.key(seed, impl=PRNG_IMPL)
-
-
-def compute_dtype(config):
-  return jnp.bfloat16 if config.half_precision else jnp.float32
-
-
-def build_model(config, num_classes: int):
-  return models.create_model(
-      config.model,
-      num_classes=num_classes,
-      dtype=compute_dtype(config),
-      bn_epsilon=config.bn_epsilon,
-      bn_axis_name=steps.AXIS,
-      frozen_bn_batch_stats=config.frozen_bn_batch_stats,
-  )
-
-
-def initial_state(config, num_classes: int | None = None, pretrained: bool = True) -> TrainState:
-  """Freshly initialised state for `config`: random weights, then `config.init_from` if set and
-  `pretrained` (a run resuming from its own checkpoint skips the conversion)."""
-  num_classes = num_classes or len(class_names(config))
-  model = build_model(config, num_classes)
-  tx = optim.create_optimizer(config)
-  state = create_train_state(model, tx, prng_key(config.seed), config.image_size)
-  if config.init_from and pretrained:
-    from dclf import weights  # pylint: disable=g-import-not-at-top
-    try:
-      variables = weights.load(config.init_from, config.model, state.variables(), bn_epsilon=config.bn_epsilon)
-    except weights.WeightsError as e:
-      raise UsageError(f"config.init_from: {e} (see docs/weights.md; --config.init_from='' starts from random "
-                       "weights)") from None
-    state = state_from_variables(model, tx, variables)
-  return state
+def load_pretrained(config, initial: state.TrainState) -> state.TrainState:
+  """`initial` with `config.init_from` (a Keras file or a dclf workdir) loaded over its random weights."""
+  try:
+    variables = weights.load(config.init_from, config.model, initial.variables(), bn_epsilon=config.bn_epsilon)
+  except WeightsError as e:
+    raise UsageError(f"config.init_from: {e} (see docs/weights.md; --config.init_from='' starts from random "
+                     "weights)") from None
+  model = state.build_model(config, len(state.output_names(config)))
+  return state.state_from_variables(model, initial.tx, variables)
 
 
 def _check_fully_convolutional(config, num_classes: int) -> None:
@@ -109,7 +36,7 @@ def _check_fully_convolutional(config, num_classes: int) -> None:
   the input size (a global-average-pool head, not a flatten)."""
   if not 0 < config.train_crop_size <= config.image_size:
     raise UsageError(f"train_crop_size {config.train_crop_size} must be in 1..image_size ({config.image_size})")
-  if not models.takes_any_size(build_model(config, num_classes), config.image_size, config.train_crop_size):
+  if not models.takes_any_size(state.build_model(config, num_classes), config.image_size, config.train_crop_size):
     raise UsageError(f"model {config.model} needs whole {config.image_size}x{config.image_size} inputs; "
                      "train_crop_size works with fully convolutional models (small_cnn, sgdnet)")
 
@@ -131,11 +58,12 @@ def _host_batch_size(config) -> int:
 
 
 def _model_keys(config) -> tuple[str, ...]:
-  return input_pipeline.model_keys(steps.OBJECTIVES[config.multilabel].label_key)
+  return input_pipeline.model_keys(objectives.of_config(config).label_key)
 
 
-def evaluate(par, eval_fn, device_state, source, config) -> dict:
-  """Loss and metrics (accuracy ...) over every example of `source` exactly once (padding masked out)."""
+def split_metrics(par, eval_fn, device_state, source, config) -> dict:
+  """Loss and metrics (accuracy ...) over every example of `source` exactly once (padding masked
+  out): the validation numbers of a run (`dclf.evaluation` writes the full reports)."""
   totals = {}
   for batch in input_pipeline.eval_batches(source, batch_size=_host_batch_size(config), workers=config.data_workers,
                                            keys=_model_keys(config)):
@@ -169,19 +97,18 @@ def _summary(config, step, train_metrics, eval_metrics, counts, images_per_sec, 
       "dataset": config.dataset,
       "batch_size": config.batch_size,
       "half_precision": bool(config.half_precision),
-      "versions": {**versions(), "python": platform.python_version()},
+      "versions": {**runtime.versions(), "python": platform.python_version()},
   }
 
 
-def _resume(checkpointer, step: int, state: TrainState, data_state, writer) -> TrainState:
+def _resume(checkpointer, step: int, initial: state.TrainState, data_state, writer) -> state.TrainState:
   """The state (and data position) of checkpoint `step`; metrics logged past it are dropped."""
-  tree = checkpointer.restore(step, jax.device_get(state.checkpoint_tree()), data_state)
+  tree = checkpointer.restore(step, jax.device_get(initial.checkpoint_tree()), data_state)
   writer.truncate_after(step)
-  log.info("resuming from checkpoint at step %d in %s", step, checkpointer.directory)
+  log("resuming from checkpoint at step %d in %s", step, checkpointer.directory)
   if not checkpointer.has_data_state(step):
-    log.info("the checkpoint holds no data position for %d process(es): the data order starts afresh",
-             jax.process_count())
-  return state.from_checkpoint_tree(tree)
+    log("the checkpoint holds no data position for %d process(es): the data order starts afresh", jax.process_count())
+  return initial.from_checkpoint_tree(tree)
 
 
 def _num_steps(config, train_examples: int) -> int:
@@ -195,11 +122,11 @@ def train_and_evaluate(config, workdir) -> dict:
 
   Returns the run summary, also written to `workdir/summary.json`.
   """
-  validate(config)
+  state.validate(config)
   workdir = _prepare_workdir(workdir)
   par = parallel.create(config.parallelism)
   data = datasets.load(config, splits=(config.train_split, config.eval_split))
-  output_names = data.output_names(config.multilabel)
+  output_names = objectives.of_config(config).output_names(data)
   config = config.copy_and_resolve_references()
   with config.unlocked():
     config.class_names = list(output_names)
@@ -208,60 +135,56 @@ def train_and_evaluate(config, workdir) -> dict:
 
   checkpointer = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints)
   latest = checkpointer.latest_step()
-  state = initial_state(config, len(output_names), pretrained=latest is None)
-  counts = models.count_params(state.variables(), state.trainable_keys)
+  run_state = state.initial_state(config, len(output_names))
+  if latest is None and config.init_from:  # a resumed run restores its own checkpoint instead
+    run_state = load_pretrained(config, run_state)
+  counts = models.count_params(run_state.variables(), run_state.trainable_keys)
   if jax.process_index() == 0:
     print(f"params: total={counts[0]} trainable={counts[1]}", flush=True)
-  log.info("model %s on %d device(s) of %d process(es), %s", config.model, jax.device_count(),
-           jax.process_count(), par.name)
+  log("model %s on %d device(s) of %d process(es), %s", config.model, jax.device_count(), jax.process_count(),
+      par.name)
   checkpoint.save_config(workdir, config)
   writer = MetricWriter(workdir)
   data_state = input_pipeline.DataState()
   if latest is not None:
-    state = _resume(checkpointer, latest, state, data_state, writer)
+    run_state = _resume(checkpointer, latest, run_state, data_state, writer)
 
   train_source, eval_source = data.splits[config.train_split], data.splits[config.eval_split]
   num_steps = _num_steps(config, len(train_source))
-  step_options = {"preprocess_mode": config.preprocess, "dtype": compute_dtype(config),
-                  "multilabel": config.multilabel}
-  train_fn = par.compile(functools.partial(steps.train_step, **step_options), num_sharded=1, num_broadcast=1,
-                         donate_state=True)
-  eval_fn = par.compile(functools.partial(steps.eval_step, **step_options))
-  device_state = par.put_state(state)
+  compiled = steps.compile_steps(config, par)
+  device_state = par.put_state(run_state)
   loader = input_pipeline.train_loader(train_source, global_batch_size=config.batch_size, seed=config.seed,
                                        workers=config.data_workers, crop_size=config.train_crop_size,
                                        keys=_model_keys(config))
   batches = input_pipeline.TrainBatches(loader, par.put_batch, len(par.devices), data_state)
-  rng = prng_key(config.seed)
 
   def save(step):
     checkpointer.save(step, par.get_state(device_state.checkpoint_tree()), data_state)
 
   def run_eval(step):
-    metrics = evaluate(par, eval_fn, device_state, eval_source, config)
+    metrics = split_metrics(par, compiled.evaluate, device_state, eval_source, config)
     writer.write(step, metrics, "eval")
-    log.info("step %d  %s accuracy %.4f on %d examples", step, config.eval_split, metrics["accuracy"],
-             metrics["examples"])
+    log("step %d  %s accuracy %.4f on %d examples", step, config.eval_split, metrics["accuracy"], metrics["examples"])
     return metrics
 
   train_metrics, eval_metrics, preempted = {}, {}, False
   throughput = Throughput(config.batch_size)
-  bar = ProgressBar(num_steps, int(state.step))
-  with PreemptionGuard() as guard:
-    for step in range(int(state.step) + 1, num_steps + 1):
-      device_state, metrics = train_fn(device_state, next(batches), rng)
+  bar = ProgressBar(num_steps, int(run_state.step))
+  with runtime.PreemptionGuard() as guard:
+    for step in range(int(run_state.step) + 1, num_steps + 1):
+      device_state, metrics = compiled.train(device_state, next(batches), compiled.rng)
       throughput.step_done(metrics)
       bar.update()
       if step % config.log_every_steps == 0 or step == num_steps:
         train_metrics = {k: float(v) for k, v in par.get_replicated(metrics).items()}
         rate = throughput.window_rate()
-        log.info("step %d/%d  loss %.4f  accuracy %.4f  %.1f images/s", step, num_steps, train_metrics["loss"],
-                 train_metrics["accuracy"], rate)
+        log("step %d/%d  loss %.4f  accuracy %.4f  %.1f images/s", step, num_steps, train_metrics["loss"],
+            train_metrics["accuracy"], rate)
         writer.write(step, {**train_metrics, "images_per_sec": rate}, "train")
       if guard.should_stop(step):
         preempted = True
         save(step)
-        log.info("SIGTERM: saved checkpoint at step %d; rerun the same command to resume", step)
+        log("SIGTERM: saved checkpoint at step %d; rerun the same command to resume", step)
         break
       if step % config.checkpoint_every_steps == 0 or step == num_steps:
         save(step)
@@ -276,9 +199,9 @@ def train_and_evaluate(config, workdir) -> dict:
   test_report = {}
   if not preempted:
     eval_metrics = run_eval(final_step)
-    if evaluation.TEST_SPLIT in data.available_splits:
-      predictor = inference.BatchPredictor(par, device_state, config)
-      test_report = evaluation.evaluate(predictor, config, evaluation.TEST_SPLIT, workdir, final_step)
+    if evaluator.TEST_SPLIT in data.available_splits:
+      predictor = BatchPredictor(par, device_state, compiled.predict)
+      test_report = evaluator.evaluate_split(predictor, config, evaluator.TEST_SPLIT, workdir, final_step)
   checkpointer.wait()
   checkpointer.close()
   writer.close()

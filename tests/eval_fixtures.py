@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from configs import default, multilabel_quickstart, quickstart
+from _runs import tiny_config
 
 SAMPLE = "distortions/blur_noise_sample"
 SAMPLE_SPLITS = {"train": 42, "validation": 6, "test": 6}  # 18 windows (2 per photo) x 3 classes
@@ -18,12 +18,11 @@ MULTILABEL_SAMPLE = "distortions/blur_noise_multilabel_sample"
 LIVE = "live_iqa/blur_noise"
 
 
-def tiny_config(base, **fields):
-  """`base` (a configs module) trained for 4 steps of 8 random 32x32 crops, in-process."""
-  config = base.get_config()
-  config.update({"train_crop_size": 32, "batch_size": 8, "num_train_steps": 4, "log_every_steps": 2,
-                 "eval_every_steps": -1, "checkpoint_every_steps": 4, "data_workers": 0, **fields})
-  return config
+def few_steps(base: str, **fields):
+  """The tests' tiny run of configs/<base>.py for 4 steps; on 224x224 images, trained on random
+  32x32 crops unless `fields` say otherwise."""
+  return tiny_config(base, **{"image_size": 224, "train_crop_size": 32, "num_train_steps": 4, "log_every_steps": 2,
+                              "checkpoint_every_steps": 4, **fields})
 
 
 def _build(name: str, data_dir: Path, **kwargs) -> None:
@@ -46,7 +45,7 @@ def eval_data_dir(tmp_path_factory) -> Path:
 def sample_run(eval_data_dir, tmp_path_factory) -> Path:
   """small_cnn on an 18-window blur_noise_sample (evaluated on 224x224 images)."""
   _build(SAMPLE, eval_data_dir, num_sources=18)
-  return _train(tiny_config(quickstart, data_dir=str(eval_data_dir)), tmp_path_factory.mktemp("sample_run"))
+  return _train(few_steps("quickstart", data_dir=str(eval_data_dir)), tmp_path_factory.mktemp("sample_run"))
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +72,7 @@ def live_report(sample_run, live_data_dir) -> Path:
 @pytest.fixture(scope="session")
 def synthetic_softmax_run(tmp_path_factory) -> Path:
   """The poster's softmax baseline on 32x32 synthetic images."""
-  config = tiny_config(default, model="softmax", image_size=32, train_crop_size=0)
+  config = few_steps("default", model="softmax", image_size=32, train_crop_size=0)
   return _train(config, tmp_path_factory.mktemp("softmax_run"))
 
 
@@ -82,5 +81,5 @@ def multilabel_run(eval_data_dir, tmp_path_factory) -> Path:
   """The multi-label quickstart on a 9-window build, with softmax's head (cheaper to compile than
   small_cnn's) on whole 224x224 images."""
   _build(MULTILABEL_SAMPLE, eval_data_dir, num_sources=9)
-  config = tiny_config(multilabel_quickstart, data_dir=str(eval_data_dir), model="softmax", train_crop_size=0)
+  config = few_steps("multilabel_quickstart", data_dir=str(eval_data_dir), model="softmax", train_crop_size=0)
   return _train(config, tmp_path_factory.mktemp("multilabel_run"))

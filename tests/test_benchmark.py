@@ -10,12 +10,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import pytest
-from _cli import run_module
 
 from configs import default
-from dclf import flops, models, optim, steps
-from dclf.bench import peaks, suite, timing
-from dclf.train_state import create_train_state
+from dclf import models, optim, steps
+from dclf.bench import flops, peaks, suite, timing
+from dclf.state import create_train_state
+
+from _runs import run_module
 
 TORCH_SKIP = "PyTorch is an optional dependency (pip install -e '.[torch]'); its reference is not tested without it"
 
@@ -74,6 +75,31 @@ def test_real_data_feeds_the_trainers_loader_every_step(tiny_config):
                             real_data=True)
   assert [r["data"] for r in results] == ["synthetic:train (grain, 0 workers)"]
   _record_fields_ok(results[0], "train", "pmap")
+
+
+def test_the_benchmark_times_the_trainers_own_step(tiny_config, tmp_path, monkeypatch):
+  """Both the trainer and the benchmark get their steps from `steps.compile_steps`, and the
+  benchmark's train call (function and arguments) reaches the trainer's loss after N steps from the
+  same state and batch."""
+  from dclf import input_pipeline, parallel, state, train  # pylint: disable=g-import-not-at-top
+  from dclf.bench import data, jax_runner  # pylint: disable=g-import-not-at-top
+  built = []
+  compile_steps = steps.compile_steps
+  monkeypatch.setattr(steps, "compile_steps", lambda config, par: built.append(compile_steps(config, par)) or built[-1])
+  train.train_and_evaluate(tiny_config, tmp_path)
+  suite.benchmark(tiny_config, modes=("train",), parallelisms=("pmap",), num_steps=1, warmup=0)
+  trainer_steps, bench_steps = built[0], built[-1]
+  assert len(built) >= 2 and trainer_steps is not bench_steps
+
+  par = parallel.create("pmap")
+  initial = state.initial_state(tiny_config)
+  batch = par.put_batch(input_pipeline.split_for_devices(data.synthetic_batch(tiny_config, 3), 2))
+  bench_fn, bench_args, _ = jax_runner.MODES["train"](bench_steps)
+  trained, benched = par.put_state(initial), par.put_state(initial)
+  for _ in range(3):
+    trained, trainer_metrics = trainer_steps.train(trained, batch, trainer_steps.rng)
+    benched, bench_metrics = bench_fn(benched, batch, *bench_args)
+  assert float(par.get_replicated(trainer_metrics)["loss"]) == float(par.get_replicated(bench_metrics)["loss"])
 
 
 def test_timing_loop_counts_and_syncs():

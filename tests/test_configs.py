@@ -1,10 +1,10 @@
-"""The config files carry the poster's recipe (SEED_FACTS sections 2, 3) and build their models."""
+"""The config files carry the poster's recipe (its data splits, models and training) and build their models."""
 
 import importlib
 
 import pytest
 
-from dclf import models, train
+from dclf import models, state
 
 # config: (model, optimizer, learning rate, Keras decay, batch, epochs, dataset, preprocess)
 POSTER = {
@@ -33,7 +33,7 @@ def test_poster_recipe(name):
 @pytest.mark.parametrize("name", sorted(POSTER))
 def test_config_builds_the_poster_model(name):
   config = _config(name)
-  model = train.build_model(config, len(train.class_names(config)))
+  model = state.build_model(config, len(state.output_names(config)))
   assert models.count_params(models.init_shapes(model), model.trainable_keys) == COUNTS[name]
 
 

@@ -1,18 +1,17 @@
 """dclf.distort against the real JH Labs jar outputs, plus statistics, edge cases and the CLI."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from _distort_helpers import jpeg, load, psnr, random_image, residual_stats
 from dclf import distort
 from dclf.distort import perlin
 from dclf.distort.convolve import gaussian_kernel
+
+from _distort_helpers import jpeg, load, psnr, random_image, residual_stats
+from _runs import run_module
 
 REPO = Path(__file__).resolve().parents[1]
 POSTER_DEFAULTS = {
@@ -130,7 +129,7 @@ def _mean_abs_gradient(img):
 
 
 def test_marble_texture_matches_sample():
-  """Sample .5: 46.7; the jar 44.3; the NumPy port 45.3 +- 0.9 over seeds (SEED_FACTS)."""
+  """Sample .5: 46.7; the jar run on sample .0: 44.3; the NumPy port 45.3 +- 0.9 over seeds (docs/distortions.md)."""
   clean = load(0)
   grads = [_mean_abs_gradient(jpeg(distort.marble(clean, seed=s))) for s in range(4)]
   assert all(42 < g < 50 for g in grads)
@@ -262,15 +261,7 @@ def test_apply_unknown_name_and_param():
 
 
 def _cli(*args, cwd):
-  env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-  return subprocess.run(
-    [sys.executable, "-m", "dclf.distort", *map(str, args)],
-    cwd=cwd,
-    env=env,
-    capture_output=True,
-    text=True,
-    timeout=120,
-  )
+  return run_module("dclf.distort", *args, cwd=cwd, timeout=120)
 
 
 def test_cli_writes_png_and_jpeg(tmp_path):

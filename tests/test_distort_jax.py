@@ -5,10 +5,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from _distort_helpers import load, random_image, residual_stats
 from dclf import distort
 from dclf.distort import jax_ops
 from dclf.distort.noise import _apply_noise
+
+from _distort_helpers import load, random_image, residual_stats
 
 
 def _assert_close_blur(out, expected):

@@ -6,7 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from dclf import evaluate, metrics
+from dclf import evaluate, objectives
+
+from _runs import assert_one_line_error, run_main
 from eval_fixtures import LIVE, SAMPLE, SAMPLE_SPLITS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -51,28 +53,24 @@ def test_live_counts_every_image_once_and_maps_classes_by_name(live_report, samp
   source, _ = dclf.data.get_source(LIVE, "test", data_dir=str(live_data_dir))
   examples = [source[i] for i in range(len(source))]
   probabilities = Predictor(sample_run).predict(np.stack([ex["image"] for ex in examples]))
-  direct = metrics.confusion_matrix([ex["label"] for ex in examples], probabilities.argmax(-1), 3)
+  direct = objectives.confusion_matrix([ex["label"] for ex in examples], probabilities.argmax(-1), 3)
   np.testing.assert_array_equal(direct, report["confusion_matrix"])
 
 
-def _fails(capsys, *args) -> str:
+def _fails(*args) -> str:
   """Runs `dclf.evaluate` in-process; returns its one-line error after checking exit code 2."""
-  with pytest.raises(SystemExit) as exit_:
-    evaluate.main([str(a) for a in args])
-  assert exit_.value.code == 2
-  err = capsys.readouterr().err
-  assert err.startswith("error: ") and err.count("\n") == 1, err
-  return err
+  code, _, err = run_main(evaluate.main, *args)
+  return assert_one_line_error(code, err)
 
 
-def test_errors_are_one_line(tmp_path, capsys, sample_run, synthetic_softmax_run, live_data_dir):
-  assert "is not a dclf workdir" in _fails(capsys, "--workdir", tmp_path, "--split", "test")
-  assert "unknown split 'nope'" in _fails(capsys, "--workdir", sample_run, "--split", "nope")
-  assert "the following arguments are required: --split" in _fails(capsys, "--workdir", sample_run)
-  assert "positive multiple of the 2 devices" in _fails(capsys, "--workdir", sample_run, "--split", "test",
+def test_errors_are_one_line(tmp_path, sample_run, synthetic_softmax_run, live_data_dir):
+  assert "is not a dclf workdir" in _fails("--workdir", tmp_path, "--split", "test")
+  assert "unknown split 'nope'" in _fails("--workdir", sample_run, "--split", "nope")
+  assert "the following arguments are required: --split" in _fails("--workdir", sample_run)
+  assert "positive multiple of the 2 devices" in _fails("--workdir", sample_run, "--split", "test",
                                                         "--batch_size", "3")
   assert "live_iqa/blur_noise_pad_resize is not built" in _fails(
-      capsys, "--workdir", sample_run, "--split", "live_iqa/blur_noise_pad_resize", "--data_dir", live_data_dir)
+      "--workdir", sample_run, "--split", "live_iqa/blur_noise_pad_resize", "--data_dir", live_data_dir)
   assert "softmax takes 32x32 images; the dataset's are 224x224" in _fails(
-      capsys, "--workdir", synthetic_softmax_run, "--split", LIVE, "--data_dir", live_data_dir)
+      "--workdir", synthetic_softmax_run, "--split", LIVE, "--data_dir", live_data_dir)
   assert not (synthetic_softmax_run / "eval" / "live_iqa_blur_noise_test").exists()

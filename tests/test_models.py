@@ -6,7 +6,8 @@ import pytest
 
 from dclf import models
 
-# SEED_FACTS section 3 and issue 3: (total incl. BatchNorm statistics, trainable).
+# The Keras originals' counts (the poster; d-roland/distortionClassfication; ysyscool/SGDNet):
+# (total incl. BatchNorm statistics, trainable).
 EXPECTED_COUNTS = {
     "softmax": (451_587, 451_587),
     "vgg16_scratch": (112_771_907, 112_771_907),

@@ -1,28 +1,24 @@
 """Multi-process training over loopback (CPU collectives over gloo), as on a TPU pod or GPU cluster."""
 
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 
 import jax
 import numpy as np
 import pytest
 
-from _cli import REPO, run_module
 from dclf import checkpoint
 
-ARGS = ["--config", str(REPO / "configs" / "default.py"), "--config.model=small_cnn", "--config.image_size=32",
-        "--config.batch_size=8", "--config.log_every_steps=2", "--config.eval_every_steps=-1",
-        "--config.data_workers=0"]
+from _runs import REPO, run_module, start_module, tiny_flags
+
+ARGS = ["--config", str(REPO / "configs" / "default.py"), "--config.model=small_cnn", *tiny_flags(log_every_steps=2)]
 
 
 def _env(devices: int) -> dict:
-  return {**os.environ, "PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu",
-          "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+  return {"JAX_PLATFORMS": "cpu", "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
 
 
 def _free_port() -> int:
@@ -33,10 +29,9 @@ def _free_port() -> int:
 
 def _start_processes(workdir, *extra, num=2):
   port = _free_port()
-  return [subprocess.Popen(
-      [sys.executable, "-m", "dclf.main", *ARGS, "--workdir", str(workdir), *extra,
-       "--coordinator_address", f"localhost:{port}", "--num_processes", str(num), "--process_id", str(i)],
-      cwd=REPO, env=_env(1), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(num)]
+  return [start_module("dclf.main", *ARGS, "--workdir", workdir, *extra, "--coordinator_address", f"localhost:{port}",
+                       "--num_processes", num, "--process_id", i, env=_env(1), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True) for i in range(num)]
 
 
 def _wait(procs, timeout=600):
@@ -47,8 +42,7 @@ def _wait(procs, timeout=600):
 
 
 def _single_process(workdir, *extra, devices=2):
-  result = subprocess.run([sys.executable, "-m", "dclf.main", *ARGS, "--workdir", str(workdir), *extra],
-                          cwd=REPO, env=_env(devices), capture_output=True, text=True, timeout=600)
+  result = run_module("dclf.main", *ARGS, "--workdir", workdir, *extra, env=_env(devices), timeout=600)
   assert result.returncode == 0, result.stderr
   return result
 

@@ -8,13 +8,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dclf import checkpoint, datasets, evaluate, predict, steps
+from dclf import checkpoint, datasets, evaluate, objectives, predict
 from dclf.errors import UsageError
+
+from _runs import assert_one_line_error, run_main
 from eval_fixtures import LIVE, MULTILABEL_SAMPLE
 
 
 def test_sigmoid_cross_entropy_and_exact_match():
-  objective = steps.OBJECTIVES[True]
+  objective = objectives.OBJECTIVES["multilabel"]
   logits, labels = jnp.array([[2.0, -1.0], [0.5, 3.0]]), jnp.array([[1, 0], [0, 1]], jnp.uint8)
   expected = [np.mean([np.log1p(np.exp(-2.0)), np.log1p(np.exp(-1.0))]),
               np.mean([np.log1p(np.exp(0.5)), np.log1p(np.exp(-3.0))])]
@@ -27,7 +29,7 @@ def test_sigmoid_cross_entropy_and_exact_match():
 
 def test_a_dataset_without_multi_hot_labels_cannot_train_a_multilabel_model(tiny_config):
   with pytest.raises(UsageError, match="synthetic has no multi-hot `labels`"):
-    datasets.load(tiny_config, ("train",)).output_names(multilabel=True)
+    objectives.OBJECTIVES["multilabel"].output_names(datasets.load(tiny_config, ("train",)))
 
 
 def test_a_multilabel_run_and_its_report(multilabel_run):
@@ -60,16 +62,12 @@ def test_predict_prints_per_label_probabilities(tmp_path, capsys, multilabel_run
   assert result["label"] == ("+".join(result["labels"]) or "none")
 
 
-def _evaluate_fails(capsys, workdir, split, data_dir) -> str:
-  with pytest.raises(SystemExit) as exit_:
-    evaluate.main(["--workdir", str(workdir), "--split", split, "--data_dir", str(data_dir)])
-  assert exit_.value.code == 2
-  err = capsys.readouterr().err
-  assert err.count("\n") == 1, err
-  return err
+def _evaluate_fails(workdir, split, data_dir) -> str:
+  code, _, err = run_main(evaluate.main, "--workdir", workdir, "--split", split, "--data_dir", data_dir)
+  return assert_one_line_error(code, err)
 
 
-def test_label_sets_that_do_not_match_are_one_line_errors(capsys, multilabel_run, sample_run, live_data_dir):
-  assert "live_iqa/blur_noise has no multi-hot `labels`" in _evaluate_fails(capsys, multilabel_run, LIVE, live_data_dir)
+def test_label_sets_that_do_not_match_are_one_line_errors(multilabel_run, sample_run, live_data_dir):
+  assert "live_iqa/blur_noise has no multi-hot `labels`" in _evaluate_fails(multilabel_run, LIVE, live_data_dir)
   assert ("the model's classes (reference, blur, noise) are not the dataset's (reference, blur, noise, "
-          "blur_and_noise)") in _evaluate_fails(capsys, sample_run, MULTILABEL_SAMPLE, live_data_dir)
+          "blur_and_noise)") in _evaluate_fails(sample_run, MULTILABEL_SAMPLE, live_data_dir)

@@ -11,7 +11,7 @@ import pytest
 
 from dclf import models, optim, parallel, steps
 from dclf.input_pipeline import SyntheticSource, split_for_devices
-from dclf.train_state import create_train_state
+from dclf.state import create_train_state
 
 
 def _state(name, config, image_size, **model_kwargs):

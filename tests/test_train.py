@@ -3,18 +3,17 @@
 import json
 import signal
 import subprocess
-import sys
 import time
 
 import jax
 import numpy as np
 import pytest
 
-from _cli import REPO, run_module
 from dclf import checkpoint
 
-TINY = ["--config.image_size=32", "--config.batch_size=8", "--config.log_every_steps=4",
-        "--config.eval_every_steps=-1", "--config.data_workers=0"]
+from _runs import REPO, run_module, start_module, tiny_flags
+
+TINY = tiny_flags(log_every_steps=4)
 
 
 def _main_args(workdir, model="softmax", *extra):
@@ -52,9 +51,7 @@ def test_sigkill_then_rerun_equals_an_uninterrupted_run(tmp_path):
   reference = run_module("dclf.main", *_main_args(tmp_path / "a", "small_cnn", *steps))
   assert reference.returncode == 0, reference.stderr
 
-  env_args = [sys.executable, "-m", "dclf.main", *map(str, _main_args(tmp_path / "b", "small_cnn", *steps))]
-  proc = subprocess.Popen(env_args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                          env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+  proc = start_module("dclf.main", *_main_args(tmp_path / "b", "small_cnn", *steps))
   deadline = time.time() + 240
   while not (tmp_path / "b" / "checkpoints" / "8").exists():
     assert proc.poll() is None and time.time() < deadline, "run ended before its second checkpoint"
@@ -75,11 +72,9 @@ def test_sigkill_then_rerun_equals_an_uninterrupted_run(tmp_path):
 
 
 def test_sigterm_saves_the_current_step_and_exits_zero(tmp_path):
-  args = [sys.executable, "-m", "dclf.main",
-          *map(str, _main_args(tmp_path, "softmax", "--config.num_train_steps=100000",
-                               "--config.checkpoint_every_steps=100000"))]
-  proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+  proc = start_module("dclf.main", *_main_args(tmp_path, "softmax", "--config.num_train_steps=100000",
+                                                "--config.checkpoint_every_steps=100000"),
+                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   deadline = time.time() + 240
   while not (tmp_path / "metrics.jsonl").exists():
     assert proc.poll() is None and time.time() < deadline, proc.stderr.read() if proc.poll() is not None else ""

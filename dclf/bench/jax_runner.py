@@ -1,37 +1,25 @@
-"""Times the trainer's own steps: `dclf.steps.train_step` (state donated) and `predict_step`,
-compiled by `dclf.parallel` exactly as `dclf.train` compiles them.
+"""Times the trainer's own steps: the train step (state donated) and the predict step that
+`dclf.steps.compile_steps` builds for the config, the very function `dclf.train` calls.
 
 Compilation is timed on its own (`lower(...).compile()`), and the compiled executable is what the
 loop calls, so nothing recompiles inside it. Every output of one XLA execution becomes ready
 together, so waiting for the metrics (or probabilities) waits for the whole step.
 """
 
-import functools
 import itertools
 import time
 
 import jax
 
-from dclf import flops, input_pipeline, parallel, steps, train
-from dclf.bench import data, records
+from dclf import input_pipeline, objectives, parallel, runtime, state, steps
+from dclf.bench import data, flops, records
 from dclf.bench.timing import time_steps
-from dclf.train_state import TrainState
 
-
-def _train_step(par, config, dtype):
-  """(compiled-on-call function, arguments after (state, batch), whether it returns a new state)."""
-  fn = par.compile(functools.partial(steps.train_step, preprocess_mode=config.preprocess, dtype=dtype),
-                   num_sharded=1, num_broadcast=1, donate_state=True)
-  return fn, (jax.random.key(config.seed),), True
-
-
-def _predict_step(par, config, dtype):
-  fn = par.compile(functools.partial(steps.predict_step, preprocess_mode=config.preprocess, dtype=dtype),
-                   num_sharded=1, sharded_output=True)
-  return fn, (), False
-
-
-MODES = {"train": _train_step, "eval": _predict_step}
+# mode -> (compiled-on-call function, arguments after (state, batch), whether it returns a new state).
+MODES = {
+    "train": lambda compiled: (compiled.train, (compiled.rng,), True),
+    "eval": lambda compiled: (compiled.predict, (), False),
+}
 
 
 def _device_batches(par, config, num_classes: int, real_data: bool):
@@ -39,7 +27,8 @@ def _device_batches(par, config, num_classes: int, real_data: bool):
   if real_data:
     return input_pipeline.TrainBatches(data.real_loader(config), par.put_batch, len(par.devices),
                                        input_pipeline.DataState())
-  batch = input_pipeline.split_for_devices(data.synthetic_batch(config, num_classes), len(par.devices))
+  label_key = objectives.of_config(config).label_key
+  batch = input_pipeline.split_for_devices(data.synthetic_batch(config, num_classes, label_key), len(par.devices))
   return itertools.repeat(par.put_batch(batch))
 
 
@@ -61,31 +50,31 @@ def _program_memory_bytes(compiled):
   return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes)
 
 
-def run(config, initial_state: TrainState, *, mode: str, real_data: bool, num_steps: int, warmup: int,
+def run(config, initial_state: state.TrainState, *, mode: str, real_data: bool, num_steps: int, warmup: int,
         model_flops: flops.ModelFlops) -> dict:
   """Benchmarks `mode` of `config.model` with `config.parallelism` and `config.half_precision`,
-  starting from `initial_state` (`dclf.train.initial_state(config)`, on the host; not modified)."""
+  starting from `initial_state` (`dclf.state.initial_state(config)`, on the host; not modified)."""
   par = parallel.create(config.parallelism)
-  fn, extra_args, returns_state = MODES[mode](par, config, train.compute_dtype(config))
-  state = par.put_state(initial_state)
-  batches = _device_batches(par, config, len(train.class_names(config)), real_data)
+  fn, extra_args, returns_state = MODES[mode](steps.compile_steps(config, par))
+  device_state = par.put_state(initial_state)
+  batches = _device_batches(par, config, len(state.output_names(config)), real_data)
 
   start = time.perf_counter()
-  compiled = fn.lower(state, next(batches), *extra_args).compile()
+  compiled = fn.lower(device_state, next(batches), *extra_args).compile()
   compile_s = time.perf_counter() - start
 
   def step():
-    nonlocal state
-    outputs = compiled(state, next(batches), *extra_args)
+    nonlocal device_state
+    outputs = compiled(device_state, next(batches), *extra_args)
     if returns_state:
-      state, outputs = outputs
+      device_state, outputs = outputs
     return outputs
 
   timings = time_steps(step, jax.block_until_ready, steps=num_steps, warmup=warmup)
   per_image = model_flops.train if mode == "train" else model_flops.forward
   device_flops = flops.xla_flops(compiled)
   return records.record(
-      framework="jax", versions=train.versions(), device_kind=jax.devices()[0].device_kind, devices=jax.device_count(),
+      framework="jax", versions=runtime.versions(), device_kind=jax.devices()[0].device_kind, devices=jax.device_count(),
       config=config, mode=mode, parallelism=par.name, precision="bf16" if config.half_precision else "fp32",
       data=data.describe(config, real_data), timings=timings, compile_s=compile_s,
       flops_per_step=device_flops * jax.device_count() if device_flops else None, flops_source="xla",

@@ -4,7 +4,7 @@ PyTorch, and their Markdown table.
 Throughput (`images_per_sec`, MFU) comes from the back-to-back run, what training sees; the
 median and p90 step times from the per-step synced run; `cpu_time_ms_per_step` is the process's
 CPU time per step of the back-to-back run (see `dclf.bench.timing`). MFU divides the analytic model FLOPs
-(`dclf.flops`, the same number for both frameworks, so MFU compares like for like) by the step
+(`dclf.bench.flops`, the same number for both frameworks, so MFU compares like for like) by the step
 time and by the peak of every device used.
 """
 
@@ -17,6 +17,7 @@ from pathlib import Path
 from dclf import cli
 from dclf.bench import peaks
 from dclf.bench.timing import Timings
+from dclf.errors import UsageError
 
 
 def cpu_model() -> str:
@@ -115,9 +116,9 @@ def _read(file: Path) -> list[dict]:
   try:
     records = json.loads(file.read_text())
   except (OSError, ValueError) as e:
-    raise ValueError(f"{file}: cannot read benchmark records ({e})") from None
+    raise UsageError(f"{file}: cannot read benchmark records ({e})") from None
   if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-    raise ValueError(f"{file}: not a list of benchmark records (a --json file of python -m dclf.benchmark)")
+    raise UsageError(f"{file}: not a list of benchmark records (a --json file of python -m dclf.benchmark)")
   return records
 
 
@@ -129,17 +130,20 @@ def load(paths) -> list[dict]:
   return [r for f in files for r in _read(f)]
 
 
-def main(argv: list[str]) -> None:
+@cli.command
+def main(argv=None) -> int:
   """`python -m dclf.bench.records FILE_OR_DIR...`: one Markdown table of saved records."""
-  if not argv:
-    cli.fail("usage: python -m dclf.bench.records FILE_OR_DIR...")
+  parser = cli.ArgumentParser(prog="python -m dclf.bench.records",
+                              description="Print benchmark records (--json files of python -m dclf.benchmark) "
+                              "as one Markdown table.")
+  parser.add_argument("paths", nargs="+", metavar="FILE_OR_DIR", help="record files, or folders of *.json records")
+  args = parser.parse_args(argv)
   try:
-    print(markdown_table(load(argv)))
-  except ValueError as e:
-    cli.fail(str(e))
+    print(markdown_table(load(args.paths)))
   except KeyError as e:
-    cli.fail(f"a record lacks the field {e}: not written by python -m dclf.benchmark")
+    raise UsageError(f"a record lacks the field {e}: not written by python -m dclf.benchmark") from None
+  return 0
 
 
 if __name__ == "__main__":
-  main(sys.argv[1:])
+  sys.exit(main())

@@ -1,29 +1,21 @@
 """Runs a set of benchmark configurations: JAX (every parallelism) and the PyTorch reference, for
 every precision and mode of one model config."""
 
-import sys
-from pathlib import Path
-
-from dclf import flops, log, train
-from dclf.bench import jax_runner
+from dclf import state
+from dclf.bench import flops, jax_runner
 from dclf.errors import UsageError
+from dclf.progress import log
 
 MODES = tuple(jax_runner.MODES)
 
 
 def load_torch_reference():
-  """`benchmarks.torch_reference` of this checkout, imported on demand; None without PyTorch."""
+  """`dclf.bench.torch_reference`, imported on demand; None without PyTorch (an optional extra)."""
   try:
     import torch  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   except ImportError:
     return None
-  root = str(Path(__file__).resolve().parents[2])
-  if root not in sys.path:
-    sys.path.insert(0, root)
-  try:
-    from benchmarks import torch_reference  # pylint: disable=g-import-not-at-top
-  except ImportError as e:
-    raise UsageError(f"the PyTorch reference needs the source checkout's benchmarks/ folder: {e}") from None
+  from dclf.bench import torch_reference  # pylint: disable=g-import-not-at-top  (optional: imports torch)
   return torch_reference
 
 
@@ -45,28 +37,27 @@ def benchmark(config, *, frameworks=("jax",), modes=MODES, parallelisms=("pmap",
   `config.half_precision` and `config.parallelism` are overridden by `precisions` and
   `parallelisms`; `torch_reference` is what `load_torch_reference()` returns (PyTorch runs need it).
   """
-  train.validate(config)
+  state.validate(config)
   if "torch" in frameworks and config.model not in torch_reference.MODELS:
     raise UsageError(f"the PyTorch reference has no model {config.model!r}; "
                      f"it has: {', '.join(torch_reference.MODELS)}")
-  num_classes = len(train.class_names(config))
+  num_classes = len(state.output_names(config))
   sized = _variant(config, "fp32")
-  model_flops = flops.model_flops(train.build_model(sized, num_classes), sized.image_size)
+  model_flops = flops.model_flops(state.build_model(sized, num_classes), sized.image_size)
   common = {"real_data": real_data, "num_steps": num_steps, "warmup": warmup, "model_flops": model_flops}
   results = []
   for precision in precisions:
     # One initial state per precision (the compute dtype is part of it), shared by the JAX runs: it
     # is copied to the devices for each run, and initialising compiles slowly on CPU. Random
     # weights: `config.init_from` changes no step's speed, and needs a download.
-    state = (train.initial_state(_variant(config, precision), num_classes, pretrained=False)
-             if "jax" in frameworks else None)
+    initial = state.initial_state(_variant(config, precision), num_classes) if "jax" in frameworks else None
     for mode in modes:
       if "jax" in frameworks:
         for parallelism in parallelisms:
-          log.info("jax %s %s %s %s", config.model, mode, parallelism, precision)
-          results.append(jax_runner.run(_variant(config, precision, parallelism), state, mode=mode, **common))
+          log("jax %s %s %s %s", config.model, mode, parallelism, precision)
+          results.append(jax_runner.run(_variant(config, precision, parallelism), initial, mode=mode, **common))
       if "torch" in frameworks:
-        log.info("torch %s %s %s", config.model, mode, precision)
+        log("torch %s %s %s", config.model, mode, precision)
         results.append(torch_reference.run(_variant(config, precision), mode=mode, num_classes=num_classes,
                                            **common, **(torch_options or {})))
   return results

@@ -9,9 +9,7 @@ from dclf.data import tfds_compat
 
 tfds_compat.install()
 
-from dclf.data.api import class_names, get_source  # noqa: E402  (registers the builders)
-from dclf.data.building import build  # noqa: E402
-from dclf.data.catalog import all_names  # noqa: E402
-from dclf.data.errors import DataError  # noqa: E402
+from dclf.data.building import build, get_source  # noqa: E402
+from dclf.data.catalog import all_names, class_names  # noqa: E402  (registers the builders)
 
-__all__ = ["DataError", "all_names", "build", "class_names", "get_source"]
+__all__ = ["all_names", "build", "class_names", "get_source"]

@@ -1,17 +1,20 @@
-"""Builds one dataset end to end: checks inputs first, one build at a time, no stale leftovers."""
+"""Builds a dataset end to end (inputs checked first, one build at a time, no stale leftovers) and
+reads a built split as a random-access source: what trainers and evaluators call."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import re
 import shutil
 from pathlib import Path
 
 import tensorflow_datasets as tfds
 from absl import logging
 
-from dclf.data import catalog, manual
-from dclf.data.errors import DataError
+from dclf.data import catalog
+from dclf.data.builder_base import require_manual_dir
+from dclf.errors import DataError
 
 _LOCK_NAME = ".dclf_build.lock"
 
@@ -49,6 +52,32 @@ def build(
   return builder.info
 
 
+def get_source(
+  name: str,
+  split: str,
+  data_dir: str | None = None,
+  build_if_missing: bool = False,
+) -> tuple[tfds.data_sources.ArrayRecordDataSource, tfds.core.DatasetInfo]:
+  """A random-access source (len, [i], decoded numpy features) of one split, and the info.
+
+  `split` may carry tfds slicing ("train[:10%]"). `build_if_missing` builds the offline
+  `*_sample` configs; the others need a manual download and raise DataError saying how.
+  data_dir None means tfds' default ($TFDS_DATA_DIR or ~/tensorflow_datasets).
+  """
+  builder_cls, config = catalog.parse(name)
+  full_name = f"{builder_cls.name}/{config.name}"
+  builder = builder_cls(config=config.name, data_dir=data_dir)
+  if not is_built(builder):
+    if not build_if_missing or config.needs_manual_dir:
+      raise _not_built(full_name, builder, config)
+    build(full_name, data_dir=data_dir)
+    builder = builder_cls(config=config.name, data_dir=data_dir)
+  split_name = re.match(r"[\w-]*", split).group(0)
+  if split_name not in builder.info.splits:
+    raise DataError(f"unknown split {split!r} of {full_name}; valid: {', '.join(builder.info.splits)}")
+  return builder.as_data_source(split=split), builder.info
+
+
 def is_built(builder) -> bool:
   """Whether a finished build is on disk (tfds logs a warning when asked about no folder)."""
   return builder.data_path.exists() and builder.is_prepared()
@@ -59,7 +88,7 @@ def _manual_dir(builder, config, given: str | None) -> str | None:
   if not config.needs_manual_dir:
     return given
   path = given or Path(builder.data_dir_root) / "downloads" / "manual"
-  return str(manual.require(path, builder.name, builder.MANUAL_DOWNLOAD_INSTRUCTIONS))
+  return str(require_manual_dir(path, builder.name, builder.MANUAL_DOWNLOAD_INSTRUCTIONS))
 
 
 def _reuse(builder, num_sources: int | None) -> tfds.core.DatasetInfo:
@@ -106,3 +135,15 @@ def _remove_incomplete_builds(builder) -> None:
   for leftover in version_dir.parent.glob(f"incomplete.*_{version_dir.name}"):
     logging.info("removing the leftover of an interrupted build: %s", leftover)
     shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _not_built(full_name: str, builder, config) -> DataError:
+  command = f"python -m dclf.data build {full_name} --data_dir {builder.data_dir_root}"
+  if config.needs_manual_dir:
+    return DataError(
+      f"{full_name} is not built in {builder.data_dir_root}; build it with: {command} --manual_dir M",
+      instructions=builder.MANUAL_DOWNLOAD_INSTRUCTIONS,
+    )
+  return DataError(
+    f"{full_name} is not built in {builder.data_dir_root}; build it with: {command} (or pass build_if_missing=True)"
+  )

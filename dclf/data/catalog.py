@@ -5,8 +5,8 @@ from __future__ import annotations
 import tensorflow_datasets as tfds
 
 from dclf.data.distortions.distortions_dataset_builder import Builder as DistortionsBuilder
-from dclf.data.errors import DataError
 from dclf.data.live_iqa.live_iqa_dataset_builder import Builder as LiveIqaBuilder
+from dclf.errors import DataError
 
 BUILDERS: dict[str, type[tfds.core.GeneratorBasedBuilder]] = {
   "distortions": DistortionsBuilder,
@@ -36,5 +36,10 @@ def full_name(name: str) -> str:
 
 
 def class_names(name: str) -> list[str]:
-  """The label names, in label order, of a dataset (nothing is built or read)."""
+  """The class names, in label order, of a dataset (nothing is built or read)."""
   return list(parse(name)[1].class_names)
+
+
+def label_names(name: str) -> list[str]:
+  """The axes of a dataset's multi-hot `labels` (empty for single-label datasets)."""
+  return list(parse(name)[1].label_names)

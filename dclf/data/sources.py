@@ -1,4 +1,5 @@
-"""Finds the source photos in a manual_dir: the ImageNet train tar or a folder of photos.
+"""Finds the source photos in a manual_dir (the ImageNet train tar or a folder of photos), and
+counts what happened to them in a build.
 
 A source is addressed by a `SourceRef` that a worker process can read on its own (a file, or
 a byte range inside the tar), so the main process never ships image bytes to workers.
@@ -6,12 +7,15 @@ a byte range inside the tar), so the main process never ships image bytes to wor
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
 import tarfile
 from pathlib import Path
 
-from dclf.data.errors import DataError
+from absl import logging
+
+from dclf.errors import DataError
 
 IMAGENET_TRAIN_TAR = "ILSVRC2012_img_train.tar"
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -95,3 +99,39 @@ def read_bytes(ref: SourceRef) -> bytes:
       return file.read()
     file.seek(ref.offset)
     return file.read(ref.size)
+
+
+@dataclasses.dataclass
+class SourceReport:
+  """Sources used per split, skipped per reason, converted per kind (cmyk, alpha, ...)."""
+
+  used: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+  skipped: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+  converted: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+
+  def add(self, split: str, skipped: str | None, conversions: tuple[str, ...]) -> None:
+    if skipped:
+      self.skipped[skipped] += 1
+      return
+    self.used[split] += 1
+    self.converted.update(conversions)
+
+  def add_count(self, kind: str, key: str, count: int) -> None:
+    """Adds a count by its flat name, e.g. ("skipped", "truncated", 3) from Beam counters."""
+    getattr(self, kind)[key] += count
+
+  def as_metadata(self) -> dict[str, dict[str, int]]:
+    return {
+      "sources_used": dict(sorted(self.used.items())),
+      "sources_skipped": dict(sorted(self.skipped.items())),
+      "sources_converted": dict(sorted(self.converted.items())),
+    }
+
+  def summary(self) -> str:
+    def fmt(counter):
+      return ", ".join(f"{key} {count}" for key, count in sorted(counter.items())) or "none"
+
+    return f"sources used: {fmt(self.used)}; skipped: {fmt(self.skipped)}; converted: {fmt(self.converted)}"
+
+  def log(self, dataset: str) -> None:
+    logging.info("%s: %s", dataset, self.summary())

@@ -4,10 +4,10 @@ All filters take a uint8 HxWx3 image and return uint8; same (image, params, seed
 the same output. ``jax_ops`` holds on-device JAX versions of the blur and the noise.
 """
 
-from .convolve import gaussian_blur, motion_blur
-from .noise import color_noise, mono_noise
-from .registry import FILTERS, apply, defaults
-from .warp import marble, ripple, twirl
+from dclf.distort.convolve import gaussian_blur, motion_blur
+from dclf.distort.noise import color_noise, mono_noise
+from dclf.distort.registry import FILTERS, apply, defaults
+from dclf.distort.warp import marble, ripple, twirl
 
 __all__ = [
     "FILTERS",

@@ -4,21 +4,17 @@ Any error (bad name, parameter, unreadable input, unwritable output) prints one
 ``error: ...`` line on stderr and exits with status 2, leaving no output file behind.
 """
 
-import argparse
 import os
 import sys
 
 import numpy as np
 from PIL import Image
 
-from . import FILTERS, apply, defaults
+from dclf import cli
+from dclf.distort import FILTERS, apply, defaults
+from dclf.errors import UsageError
 
 JPEG_QUALITY = 75  # Java ImageIO's default, which the poster's generator used
-
-
-class _Parser(argparse.ArgumentParser):
-  def error(self, message):
-    raise ValueError(message)
 
 
 def _parse_value(name: str, key: str, text: str, default):
@@ -81,21 +77,21 @@ def _write(image: np.ndarray, path: str) -> None:
     raise ValueError(f"cannot write {path!r}: {_reason(e)}") from None
 
 
+@cli.command
 def main(argv=None) -> int:
-  parser = _Parser(prog="python -m dclf.distort", description="Apply one JH Labs distortion.")
+  parser = cli.ArgumentParser(prog="python -m dclf.distort", description="Apply one JH Labs distortion.")
   parser.add_argument("name", help=f"one of: {', '.join(FILTERS)}")
   parser.add_argument("input", help="input image (any format PIL reads)")
   parser.add_argument("output", help="output image; the format follows the extension")
   parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
   parser.add_argument("--seed", type=int, default=0)
+  args = parser.parse_args(argv)
   try:
-    args = parser.parse_args(argv)
     params = _parse_params(args.name, args.param)
     image = _read_rgb(args.input)
     _write(apply(args.name, image, seed=args.seed, **params), args.output)
-  except ValueError as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
+  except ValueError as e:  # the filters' own argument checks, and the file errors above
+    raise UsageError(str(e)) from None
   return 0
 
 

@@ -8,8 +8,8 @@ import math
 
 import numpy as np
 
-from . import _validate as v
-from ._java import F32, java_int
+from dclf.distort import _validate as v
+from dclf.distort._java import F32, java_int
 
 
 def gaussian_taps(xp, radius, k):

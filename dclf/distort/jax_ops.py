@@ -13,8 +13,8 @@ import math
 import jax
 import jax.numpy as jnp
 
-from .convolve import gaussian_taps
-from .noise import _apply_noise
+from dclf.distort.convolve import gaussian_taps
+from dclf.distort.noise import _apply_noise
 
 
 def _check_images(images):

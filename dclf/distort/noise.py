@@ -6,8 +6,8 @@ The per-pixel rule lives in :func:`_apply_noise`, shared with the JAX version
 
 import numpy as np
 
-from . import _validate as v
-from ._java import F32
+from dclf.distort import _validate as v
+from dclf.distort._java import F32
 
 DISTRIBUTIONS = ("gaussian", "uniform")
 

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._java import F32, java_int
+from dclf.distort._java import F32, java_int
 
 B = 256
 N = F32(4096)

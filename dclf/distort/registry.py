@@ -1,10 +1,11 @@
-"""Filter lookup by name, with the poster's parameters as defaults (SEED_FACTS section 2)."""
+"""Filter lookup by name, with the poster's parameters as defaults (those the original generator,
+d-roland/distortionClassfication's DistortImage.java, passes to the JH Labs filters)."""
 
 import inspect
 
-from .convolve import gaussian_blur, motion_blur
-from .noise import color_noise, mono_noise
-from .warp import marble, ripple, twirl
+from dclf.distort.convolve import gaussian_blur, motion_blur
+from dclf.distort.noise import color_noise, mono_noise
+from dclf.distort.warp import marble, ripple, twirl
 
 FILTERS = {
   "gaussian_blur": gaussian_blur,

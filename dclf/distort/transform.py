@@ -8,7 +8,7 @@ onto a white RGB canvas.
 
 import numpy as np
 
-from ._java import F32, java_int
+from dclf.distort._java import F32, java_int
 
 ZERO = "zero"  # off-image corners are transparent black (the jar's default edge action)
 CLAMP = "clamp"  # off-image corners repeat the nearest edge pixel (marble, twirl)

@@ -8,10 +8,10 @@ import math
 
 import numpy as np
 
-from . import _validate as v
-from . import perlin
-from ._java import F32, f32_trig, java_int
-from .transform import CLAMP, ZERO, resample
+from dclf.distort import _validate as v
+from dclf.distort import perlin
+from dclf.distort._java import F32, f32_trig, java_int
+from dclf.distort.transform import CLAMP, ZERO, resample
 
 WAVE_TYPES = ("sine", "sawtooth", "triangle", "noise")
 

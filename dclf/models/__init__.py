@@ -3,14 +3,14 @@
 `create_model(name, num_classes=...)` returns a `Network`; names are the config's `model` field.
 """
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dclf.models.heads import LinearHead
-from dclf.models.network import Network
+from dclf.models.network import LinearHead, Network
 from dclf.models.resnet import ResNet50V1
 from dclf.models.sgdnet import SGDNetQualityHead, SGDNetTrunk
 from dclf.models.small_cnn import SmallCNN

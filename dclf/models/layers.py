@@ -1,12 +1,12 @@
 """Layers shared by the models."""
 
-from typing import Any, Optional
+from typing import Any
 
 import flax.linen as nn
 
 
 def keras_batch_norm(x, *, name: str, train: bool, epsilon: float, momentum: float = 0.99,
-                     axis_name: Optional[str] = None, dtype: Any = None):
+                     axis_name: str | None = None, dtype: Any = None):
   """BatchNorm with Keras' conventions (momentum 0.99 on the moving statistics).
 
   Training normalises with batch statistics, synchronised over `axis_name` (the data-parallel

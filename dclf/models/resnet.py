@@ -7,7 +7,7 @@ names are the Keras layer names (`conv1`, `bn_conv1`, `res2a_branch2a`, `bn2a_br
 """
 
 import string
-from typing import Any, Optional
+from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -27,7 +27,7 @@ class ResNet50V1(nn.Module):
 
   bn_epsilon: float = 1e-3
   bn_momentum: float = 0.99
-  bn_axis_name: Optional[str] = None
+  bn_axis_name: str | None = None
   dtype: Any = jnp.float32
 
   def _bn(self, x, name, train):

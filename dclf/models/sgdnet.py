@@ -5,7 +5,7 @@ The poster's classifier uses only the trunk (backbone + `fraw`) and the global a
 KonIQ-10k weights load into one module and can be checked against Keras.
 """
 
-from typing import Any, Optional
+from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -18,7 +18,7 @@ class SGDNetTrunk(nn.Module):
 
   fraw_width: int = 512
   bn_epsilon: float = 1e-3
-  bn_axis_name: Optional[str] = None
+  bn_axis_name: str | None = None
   dtype: Any = jnp.float32
 
   @nn.compact

@@ -4,7 +4,8 @@ Not from the poster. Blur and noise live in the highest frequencies, so it keeps
 in its first layer and halves it after every block: conv 3x3 -> BatchNorm -> ReLU -> max pool.
 """
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -16,7 +17,7 @@ class SmallCNN(nn.Module):
   widths: Sequence[int] = (8, 16, 32, 64, 128)
   bn_epsilon: float = 1e-3
   bn_momentum: float = 0.9  # short CPU runs: moving statistics must settle within ~100 steps
-  bn_axis_name: Optional[str] = None
+  bn_axis_name: str | None = None
   dtype: Any = jnp.float32
 
   @nn.compact

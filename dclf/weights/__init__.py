@@ -6,7 +6,7 @@
 See docs/weights.md for the supported files and the mapping rules.
 """
 
+from dclf.errors import WeightsError
 from dclf.weights.convert import Conversion, convert, load
-from dclf.weights.errors import WeightsError
 
 __all__ = ["Conversion", "WeightsError", "convert", "load"]

@@ -1,4 +1,4 @@
-"""Which Keras model a weight file holds, and the dclf module each of its layers fills.
+"""Which Keras model a weight file holds, and the dclf module each of its layers fills (a `Source`).
 
 A family describes the layers one Keras model writes. `named` maps its stable layer names to dclf
 module paths (None: a layer dclf has no place for, such as VGG16's ImageNet top, reported as
@@ -9,15 +9,15 @@ shape check in `fill` catches a wrong order.
 
 import re
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
+from typing import Any
 
 import numpy as np
 
+from dclf.errors import WeightsError
 from dclf.models.resnet import RESNET50_STAGES
 from dclf.models.vgg import VGG16_BLOCKS
-from dclf.weights.errors import WeightsError
-from dclf.weights.source import Source
 
 AUTO_NAME = re.compile(r"(conv2d|dense)(?:_\d+)?")
 OLD_KERAS_BN_EPSILON = 1e-3  # BatchNormalization default up to Keras 2 (keras_applications' ResNet50, SGDNet)
@@ -25,12 +25,24 @@ KERAS3_RESNET_BN_EPSILON = 1.001e-5  # keras.applications.ResNet50 since keras_a
 
 
 @dataclass(frozen=True)
+class Source:
+  """What a weight source (a Keras file, a dclf workdir) provides, in dclf's module paths."""
+
+  description: str  # what the source holds, for messages
+  modules: dict[str, list[Any]]  # dclf module path -> arrays in Keras weight order
+  names: dict[str, str]  # dclf module path -> the source's own name for it (the Keras layer name)
+  unused: list[str]  # source layers known to have no place in dclf (VGG16's ImageNet top)
+  extra: list[str]  # source layers nobody knows: an error
+  bn_epsilon: float | None  # the epsilon its BatchNorm statistics were computed with
+
+
+@dataclass(frozen=True)
 class Family:
   description: str
-  signature: Optional[str]  # a layer only this family's files hold; None: recognised by auto layers
-  named: Mapping[str, Optional[str]]
+  signature: str | None  # a layer only this family's files hold; None: recognised by auto layers
+  named: Mapping[str, str | None]
   auto: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-  bn_epsilon: Optional[float] = None  # what the file's BatchNorm statistics were trained with
+  bn_epsilon: float | None = None  # what the file's BatchNorm statistics were trained with
 
 
 def _vgg16_names():
@@ -95,7 +107,7 @@ FAMILIES = (
 )
 
 
-def _auto_class(name: str) -> Optional[str]:
+def _auto_class(name: str) -> str | None:
   match = AUTO_NAME.fullmatch(name)
   return match.group(1) if match else None
 

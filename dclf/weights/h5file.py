@@ -19,7 +19,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from dclf.weights.errors import WeightsError
+from dclf.errors import WeightsError
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 import dclf.data
+from dclf.errors import DataError
 
 
 @pytest.fixture(scope="module")
@@ -42,20 +43,20 @@ def test_build_if_missing_builds_sample_configs(tmp_path, monkeypatch):
 
 
 def test_not_built_errors_say_how_to_build(tmp_path):
-  with pytest.raises(dclf.data.DataError, match="python -m dclf.data build distortions/blur_noise_sample"):
+  with pytest.raises(DataError, match="python -m dclf.data build distortions/blur_noise_sample"):
     dclf.data.get_source("distortions/blur_noise_sample", "train", data_dir=str(tmp_path))
-  with pytest.raises(dclf.data.DataError) as raised:
+  with pytest.raises(DataError) as raised:
     dclf.data.get_source("live_iqa/blur_noise", "test", data_dir=str(tmp_path), build_if_missing=True)
   assert "--manual_dir" in raised.value.message and "UT Austin" not in raised.value.message
   assert "live.ece.utexas.edu" in raised.value.instructions
 
 
 def test_unknown_names_and_splits_list_the_valid_ones(sample_dir):
-  with pytest.raises(dclf.data.DataError, match="known: distortions/blur_noise, "):
+  with pytest.raises(DataError, match="known: distortions/blur_noise, "):
     dclf.data.get_source("distortions/nope", "train")
-  with pytest.raises(dclf.data.DataError, match="valid: train, validation, test"):
+  with pytest.raises(DataError, match="valid: train, validation, test"):
     dclf.data.get_source("distortions/blur_noise_sample", "dev", data_dir=str(sample_dir))
-  with pytest.raises(dclf.data.DataError, match="unknown dataset 'mnist'"):
+  with pytest.raises(DataError, match="unknown dataset 'mnist'"):
     dclf.data.class_names("mnist")
 
 
@@ -78,5 +79,5 @@ def test_class_names_need_no_build():
 def test_data_dir_none_means_tfds_default(tmp_path, monkeypatch):
   monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
   monkeypatch.setattr(tfds.core.constants, "DATA_DIR", str(tmp_path))
-  with pytest.raises(dclf.data.DataError, match=f"not built in {tmp_path}"):
+  with pytest.raises(DataError, match=f"not built in {tmp_path}"):
     dclf.data.get_source("distortions/blur_noise_sample", "train")

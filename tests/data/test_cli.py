@@ -1,23 +1,19 @@
 """`python -m dclf.data`: exit codes, one-line errors, and a build killed half way."""
 
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 import tensorflow_datasets as tfds
 
 import dclf.data
+from dclf.errors import DataError
 
-from _data_helpers import REPO_ROOT
+from _runs import run_module, start_module
 
 
 def _cli(*args, **kwargs):
-  env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-  command = [sys.executable, "-m", "dclf.data", *args]
-  return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, **kwargs)
+  return run_module("dclf.data", *args, **kwargs)
 
 
 def _assert_one_line_error(result):
@@ -58,21 +54,9 @@ def test_build_prints_sizes(tmp_path):
 def test_killed_build_is_not_complete_and_is_redone(tmp_path):
   """SIGKILL once the train split's file is written (validation and test still to come)."""
   config_dir = tmp_path / "distortions" / "blur_noise_sample"
-  env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-  command = [
-    sys.executable,
-    "-m",
-    "dclf.data",
-    "build",
-    "distortions/blur_noise_sample",
-    "--data_dir",
-    str(tmp_path),
-    "--workers",
-    "1",
-    "--num_sources",
-    "180",
-  ]
-  build = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  build = start_module(
+    "dclf.data", "build", "distortions/blur_noise_sample", "--data_dir", tmp_path, "--workers", 1, "--num_sources", 180
+  )
   try:
     deadline = time.monotonic() + 120
     while not list(config_dir.glob("incomplete.*/*.array_record*")) and time.monotonic() < deadline:
@@ -84,7 +68,7 @@ def test_killed_build_is_not_complete_and_is_redone(tmp_path):
   leftovers = list(config_dir.glob("incomplete.*"))
   assert leftovers and not (config_dir / "1.0.0").exists()
   assert not tfds.builder("distortions/blur_noise_sample", data_dir=str(tmp_path)).is_prepared()
-  with pytest.raises(dclf.data.DataError, match="not built"):
+  with pytest.raises(DataError, match="not built"):
     dclf.data.get_source("distortions/blur_noise_sample", "train", data_dir=str(tmp_path))
 
   result = _cli(

@@ -9,6 +9,7 @@ import tensorflow_datasets as tfds
 
 import dclf.data
 from dclf.data.distortions import recipes
+from dclf.errors import DataError
 
 import _data_fixtures as fixtures
 from _data_helpers import assert_same_examples, read_split
@@ -98,7 +99,7 @@ def test_multilabel_features(tmp_path, imagenet_dir):
 def test_missing_or_empty_manual_dir_fails_before_any_work(tmp_path):
   for manual in (tmp_path / "absent", tmp_path / "empty"):
     (tmp_path / "empty").mkdir(exist_ok=True)
-    with pytest.raises(dclf.data.DataError) as raised:
+    with pytest.raises(DataError) as raised:
       _build("distortions/blur_noise", tmp_path / "data", manual)
     assert "ILSVRC2012_img_train.tar" in str(raised.value)
   assert not list((tmp_path / "data").glob("distortions/blur_noise/*"))
@@ -115,5 +116,5 @@ def test_rebuild_reuses_and_refuses_another_size(folder_build, photo_folder):
   data_dir, info = folder_build
   again = _build("distortions/blur_noise", data_dir, photo_folder)
   assert again.splits["train"].num_examples == info.splits["train"].num_examples
-  with pytest.raises(dclf.data.DataError, match="already built .* with num_sources=66666"):
+  with pytest.raises(DataError, match="already built .* with num_sources=66666"):
     _build("distortions/blur_noise", data_dir, photo_folder, num_sources=5)

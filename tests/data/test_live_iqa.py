@@ -9,6 +9,7 @@ import scipy.io
 
 import dclf.data
 from dclf.data.live_iqa import layout
+from dclf.errors import DataError
 
 from _data_helpers import read_split
 
@@ -56,7 +57,7 @@ def test_info_txt_disagreeing_with_refnames_is_an_error(tmp_path, live_dir):
   release = shutil.copytree(live_dir / layout.RELEASE_FOLDER, tmp_path / layout.RELEASE_FOLDER)
   info = release / "wn" / "info.txt"
   info.write_text(info.read_text().replace("ref00.bmp img1.bmp", "ref05.bmp img1.bmp"))
-  with pytest.raises(dclf.data.DataError, match="img1.bmp comes from ref05.bmp"):
+  with pytest.raises(DataError, match="img1.bmp comes from ref05.bmp"):
     layout.list_images(release)
 
 
@@ -68,5 +69,5 @@ def test_info_txt_with_cr_cr_line_ends(live_dir):
 
 def test_not_a_release_is_a_data_error(tmp_path):
   (tmp_path / "something.txt").write_text("x")
-  with pytest.raises(dclf.data.DataError, match="no LIVE release"):
+  with pytest.raises(DataError, match="no LIVE release"):
     dclf.data.build("live_iqa/blur_noise", data_dir=str(tmp_path / "data"), manual_dir=str(tmp_path))

@@ -3,7 +3,7 @@ import tarfile
 import pytest
 
 from dclf.data import sources
-from dclf.data.errors import DataError
+from dclf.errors import DataError
 
 import _data_fixtures as fixtures
 

@@ -7,6 +7,7 @@ import dataclasses
 import tensorflow_datasets as tfds
 
 from dclf.data.distortions import recipes
+from dclf.labels import MULTILABEL_AXES
 
 TRANSFER_SPLIT = (0.85, 0.075, 0.075)  # the poster's transfer models (vgg16_transfer, sgdnet)
 SCRATCH_SPLIT = (0.95, 0.025, 0.025)  # the poster's scratch and softmax models
@@ -35,6 +36,11 @@ class DistortionsConfig(tfds.core.BuilderConfig):
   @property
   def class_names(self) -> tuple[str, ...]:
     return recipes.RECIPE_CLASSES[self.recipe]
+
+  @property
+  def label_names(self) -> tuple[str, ...]:
+    """The axes of the multi-hot `labels` feature (multi-label recipes only)."""
+    return MULTILABEL_AXES if self.recipe == "blur_noise_multilabel" else ()
 
   @property
   def needs_manual_dir(self) -> bool:

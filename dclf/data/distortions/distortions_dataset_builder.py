@@ -8,13 +8,12 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import tensorflow_datasets as tfds
 
-from dclf.data import manual, parallel, sample_photos, sources, splits
-from dclf.data.distortions import beam_pipeline, configs, recipes
+from dclf.data import sample_photos, sources, splits
+from dclf.data.builder_base import ArrayRecordBuilder, OrderedPool, manual_dir
+from dclf.data.distortions import beam_pipeline, configs
 from dclf.data.distortions.examples import Job, make_examples
-from dclf.data.errors import DataError
 from dclf.data.imaging import CROP_SIZE
-from dclf.data.source_report import SourceReport
-from dclf.data.tfds_builder import ArrayRecordBuilder
+from dclf.errors import DataError
 
 MANUAL_INSTRUCTIONS = """\
 Put the source photos in manual_dir (default <data_dir>/downloads/manual/), either:
@@ -42,7 +41,7 @@ class Builder(ArrayRecordBuilder):
       raise DataError(f"num_sources must be >= 1, got {num_sources}")
     self.num_sources = num_sources or self.builder_config.num_sources
     self._use_beam = False
-    self.report = SourceReport()
+    self.report = sources.SourceReport()
 
   def _info(self) -> tfds.core.DatasetInfo:
     config = self.builder_config
@@ -55,9 +54,9 @@ class Builder(ArrayRecordBuilder):
       "density": tfds.features.Scalar(np.float32, doc="share of pixels noised (0 if none)"),
       "source_id": tfds.features.Text(doc="the source photo the example was cut from"),
     }
-    if config.recipe == "blur_noise_multilabel":
+    if config.label_names:
       features["labels"] = tfds.features.Tensor(
-        shape=(len(recipes.MULTILABEL_AXES),),
+        shape=(len(config.label_names),),
         dtype=np.uint8,
         doc="multi-hot (blur, noise)",
       )
@@ -71,7 +70,7 @@ class Builder(ArrayRecordBuilder):
 
   def _download_and_prepare(self, dl_manager, download_config):
     self._use_beam = bool(download_config.beam_runner or download_config.beam_options)
-    with parallel.OrderedPool(self.workers) as self._pool:  # one pool for all splits
+    with OrderedPool(self.workers) as self._pool:  # one pool for all splits
       split_infos = super()._download_and_prepare(dl_manager, download_config)
     self.info.metadata.update(num_sources=self.num_sources, **self.report.as_metadata())
     self.report.log(self.info.full_name)
@@ -85,7 +84,7 @@ class Builder(ArrayRecordBuilder):
     config = self.builder_config
     if config.photos == "sample":
       return sample_photos.windows_by_split(self.num_sources, config.seed)
-    root = manual.from_download_manager(dl_manager, self.name, MANUAL_INSTRUCTIONS)
+    root = manual_dir(dl_manager, self.name, MANUAL_INSTRUCTIONS)
     refs = sources.find_sources(root)
     if min(len(refs), self.num_sources) < len(splits.SPLIT_NAMES):
       raise DataError(f"{self.name}: need at least 3 source photos, found {len(refs)} in {root}")

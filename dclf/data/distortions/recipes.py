@@ -11,21 +11,11 @@ import hashlib
 
 import numpy as np
 
-BLUR_NOISE_CLASSES = ("reference", "blur", "noise")
-SIX_DISTORTIONS_CLASSES = (
-  "reference",
-  "gaussian_blur",
-  "motion_blur",
-  "color_noise",
-  "mono_noise",
-  "marble",
-  "twirl",
-)
-MULTILABEL_CLASSES = ("reference", "blur", "noise", "blur_and_noise")
-MULTILABEL_AXES = ("blur", "noise")  # the order of the multi-hot `labels` vector
+from dclf.labels import BLUR_NOISE_CLASSES, MULTILABEL_AXES, MULTILABEL_CLASSES, SIX_DISTORTIONS_CLASSES
 
-# The six_distortions parameters, fixed for every image (SEED_FACTS section 2; JH Labs units:
-# radians for angles, 0..255 for noise amounts).
+# The six_distortions parameters, fixed for every image: those the original generator passes to the
+# JH Labs filters (d-roland/distortionClassfication, java/DistortImage/src/image/DistortImage.java),
+# in JH Labs units: radians for angles, 0..255 for noise amounts.
 SIX_DISTORTIONS_PARAMS = {
   "gaussian_blur": {"radius": 10.0},
   "motion_blur": {"distance": 50.0, "angle": 90.0, "rotation": 0.0, "zoom": 0.0},

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from dclf.data.errors import DataError
+from dclf.errors import DataError
 
 RELEASE_FOLDER = "databaserelease2"
 BLOCKS = (("jp2k", 227), ("jpeg", 233), ("wn", 174), ("gblur", 174), ("fastfading", 174))

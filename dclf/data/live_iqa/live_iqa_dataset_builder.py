@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import tensorflow_datasets as tfds
 
-from dclf.data import imaging, manual, parallel
-from dclf.data.distortions.recipes import BLUR_NOISE_CLASSES
-from dclf.data.errors import DataError
+from dclf.data import imaging
+from dclf.data.builder_base import ArrayRecordBuilder, OrderedPool, manual_dir
 from dclf.data.live_iqa import layout
-from dclf.data.tfds_builder import ArrayRecordBuilder
+from dclf.errors import DataError
+from dclf.labels import BLUR_NOISE_CLASSES
 
 MANUAL_INSTRUCTIONS = """\
 LIVE Image Quality Assessment Database Release 2 is distributed by request only:
@@ -37,13 +37,9 @@ class LiveConfig(tfds.core.BuilderConfig):
 
   preprocessing: str
 
-  @property
-  def class_names(self) -> tuple[str, ...]:
-    return BLUR_NOISE_CLASSES
-
-  @property
-  def needs_manual_dir(self) -> bool:
-    return True
+  class_names = BLUR_NOISE_CLASSES
+  label_names = ()  # single-label only
+  needs_manual_dir = True
 
 
 class Builder(ArrayRecordBuilder):
@@ -87,14 +83,14 @@ class Builder(ArrayRecordBuilder):
     )
 
   def _split_generators(self, dl_manager):
-    root = manual.from_download_manager(dl_manager, self.name, MANUAL_INSTRUCTIONS)
+    root = manual_dir(dl_manager, self.name, MANUAL_INSTRUCTIONS)
     release = layout.find_release(root)
     return {"test": self._generate_examples(release, layout.list_images(release))}
 
   def _generate_examples(self, release: Path, images: list[layout.LiveImage]):
     preprocess = PREPROCESSORS[self.builder_config.preprocessing]
     encode = functools.partial(_encode, release, preprocess)
-    with parallel.OrderedPool(self.workers) as pool:
+    with OrderedPool(self.workers) as pool:
       for image, encoded in zip(images, pool.map(encode, images, desc=self.name)):
         yield (
           image.filename,

@@ -1,11 +1,12 @@
 """SGDNet (rebuilt in Keras with its old layer names) -> sgdnet_quality, the sgdnet classifier's
 features, and its ResNet50 part in the old fchollet layout -> ResNet50V1."""
 
-import keras_refs  # sets KERAS_BACKEND before keras loads
 import numpy as np
 import pytest
 
 from dclf import preprocess, weights
+
+import keras_refs
 from parity import assert_parity, compiled, random_images, zero_variables
 
 SIZE = 64

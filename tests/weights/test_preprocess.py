@@ -1,11 +1,11 @@
 """dclf.preprocess against Keras' own preprocess_input, which the pretrained weights expect."""
 
+import keras
 import numpy as np
 import pytest
 
-import keras_refs  # noqa: F401  (sets KERAS_BACKEND before keras loads)
-import keras
 from dclf import preprocess
+
 from parity import random_images
 
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from dclf import weights
-from dclf.weights.tree import module_arrays
+from dclf.weights.convert import module_arrays
+
 from parity import compiled, zero_variables
 
 

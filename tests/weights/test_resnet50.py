@@ -1,11 +1,12 @@
 """Keras 3's ResNet50 (names `conv1_conv`, `conv2_block1_1_conv`, epsilon 1.001e-5) -> ResNet50V1."""
 
-import keras_refs  # sets KERAS_BACKEND before keras loads
 import keras
 import pytest
 
 from dclf import preprocess, weights
 from dclf.weights.families import KERAS3_RESNET_BN_EPSILON
+
+import keras_refs
 from parity import TOLERANCE, assert_parity, compiled, random_images, relative_error, zero_variables
 
 SIZE = 64

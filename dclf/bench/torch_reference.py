@@ -1,8 +1,18 @@
-"""The poster's four classifiers in PyTorch, for the speed reference only (no weights, no
-training code): the graphs, parameter counts and frozen parts of `dclf.models`.
+"""The PyTorch reference of `python -m dclf.benchmark --framework torch|both`: the poster's four
+classifiers in PyTorch and their timed steps. Optional: `pip install -e '.[torch]'`; only
+`dclf.bench.suite` imports this module, when PyTorch runs are asked for.
 
-NCHW tensors; a flattened VGG feature map is channel-height-width ordered here and
-height-width-channel ordered in Flax, which changes no count or FLOP.
+A reference, not a product (no weights, no training loop): the graphs, parameter counts and
+frozen parts of `dclf.models` (NCHW tensors; a flattened VGG feature map is channel-height-width
+ordered here and height-width-channel ordered in Flax, which changes no count or FLOP), the same
+optimizer with Keras semantics (RMSprop alpha 0.9 and eps 1e-7 outside the square root, Adam eps
+1e-7, inverse-time decay per step), batch, preprocessing (on the device, inside the step) and
+precision (bf16 autocast over float32 parameters), timed by the loop the JAX runs use
+(`dclf.bench.timing`). One device; no DistributedDataParallel.
+
+Like-for-like with XLA's defaults on NVIDIA GPUs: TF32 matmuls and convolutions, and cuDNN
+autotuning (`cudnn.benchmark`, done during the warm-up). FLOPs are the analytic ones of
+`dclf.bench.flops`, the count the JAX records' MFU uses too.
 """
 
 from collections.abc import Callable
@@ -118,3 +128,6 @@ def count_params(model: nn.Module) -> tuple[int, int]:
   total += sum(b.numel() for name, b in model.named_buffers() if name.endswith(("running_mean", "running_var")))
   trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
   return total, trainable
+
+
+

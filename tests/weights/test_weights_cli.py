@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import keras_refs  # sets KERAS_BACKEND before keras loads
-from _cli import run_module
 from dclf import checkpoint, preprocess, weights
 from dclf.predict import load_image
-from dclf.weights import cli
+from dclf.weights.__main__ import main as weights_main
+
+import keras_refs
+from _runs import assert_one_line_error, run_main, run_module
 from parity import compiled, zero_variables
-from test_weights_errors import keras_layers, write_layers
+from test_errors import keras_layers, write_layers
 
 SIZE = 32
 
@@ -75,41 +76,37 @@ def test_import_predict_and_fine_tune(tmp_path, softmax_file, photos):
   assert not np.allclose(tuned["params"]["head"]["predictions"]["kernel"], 0)
 
 
-def fails(capsys, *args):
+def fails(*args):
   """Runs the CLI in-process; returns its stderr after asserting exit code 2 and one line."""
-  with pytest.raises(SystemExit) as exit_:
-    cli.main([str(a) for a in args])
-  assert exit_.value.code == 2
-  err = capsys.readouterr().err
-  assert err.startswith("error: ") and err.count("\n") == 1, err
-  return err
+  code, _, err = run_main(weights_main, *args)
+  return assert_one_line_error(code, err)
 
 
-def test_import_errors_leave_the_workdir_as_it_was(tmp_path, capsys, softmax_file):
+def test_import_errors_leave_the_workdir_as_it_was(tmp_path, softmax_file):
   not_hdf5 = tmp_path / "weights.h5"
   not_hdf5.write_text("not weights")
-  assert "weights.h5: not an HDF5 file" in fails(capsys, "import", "softmax", not_hdf5, "--workdir", tmp_path / "new")
+  assert "weights.h5: not an HDF5 file" in fails("import", "softmax", not_hdf5, "--workdir", tmp_path / "new")
   assert not (tmp_path / "new").exists()
 
   existing = tmp_path / "existing"
   existing.mkdir()
   (existing / "notes.txt").write_text("mine")
   write_layers(tmp_path / "vgg.h5", keras_layers())
-  err = fails(capsys, "import", "softmax", tmp_path / "vgg.h5", "--workdir", existing, f"--config.image_size={SIZE}")
+  err = fails("import", "softmax", tmp_path / "vgg.h5", "--workdir", existing, f"--config.image_size={SIZE}")
   assert "does not fit softmax: mis-shaped: head/predictions [dense_8] (4096,3) (3) vs (3072,3) (3)" in err
   assert [p.name for p in existing.iterdir()] == ["notes.txt"]
 
-  err = fails(capsys, "import", "softmax", softmax_file[0], "--workdir", tmp_path / "new", "--config.no_such_field=1")
+  err = fails("import", "softmax", softmax_file[0], "--workdir", tmp_path / "new", "--config.no_such_field=1")
   assert "bad --config override" in err and "no_such_field" in err
-  assert "unrecognised arguments: --epochs=3" in fails(capsys, "import", "softmax", softmax_file[0], "--workdir",
+  assert "unrecognised arguments: --epochs=3" in fails("import", "softmax", softmax_file[0], "--workdir",
                                                        tmp_path / "new", "--epochs=3")
   assert not (tmp_path / "new").exists()
 
 
-def test_import_refuses_a_workdir_with_a_run(tmp_path, capsys, softmax_file):
+def test_import_refuses_a_workdir_with_a_run(tmp_path, softmax_file):
   (tmp_path / "run").mkdir()
   (tmp_path / "run" / "config.json").write_text("{}")
-  assert "already holds a run" in fails(capsys, "import", "softmax", softmax_file[0], "--workdir", tmp_path / "run")
+  assert "already holds a run" in fails("import", "softmax", softmax_file[0], "--workdir", tmp_path / "run")
   assert (tmp_path / "run" / "config.json").read_text() == "{}"
 
 
@@ -131,10 +128,10 @@ def test_table_format():
 
 def test_the_trainer_initialises_from_a_keras_file(softmax_file, tiny_config):
   """`config.init_from` = a Keras file: the trainer calls dclf.weights.load on initialisation."""
-  from dclf import train  # pylint: disable=g-import-not-at-top
+  from dclf import state, train  # pylint: disable=g-import-not-at-top
   from dclf.weights import h5file  # pylint: disable=g-import-not-at-top
   tiny_config.init_from = str(softmax_file[0])
-  state = train.initial_state(tiny_config)
+  pretrained = train.load_pretrained(tiny_config, state.initial_state(tiny_config))
   (kernel, bias), = h5file.read(softmax_file[0]).layers.values()
-  np.testing.assert_array_equal(state.params["head"]["predictions"]["kernel"], kernel)
-  np.testing.assert_array_equal(state.params["head"]["predictions"]["bias"], bias)
+  np.testing.assert_array_equal(pretrained.params["head"]["predictions"]["kernel"], kernel)
+  np.testing.assert_array_equal(pretrained.params["head"]["predictions"]["bias"], bias)

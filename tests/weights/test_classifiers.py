@@ -5,8 +5,9 @@ probabilities. The VGG16 classifier runs at 224: its head flattens 7x7x512."""
 import jax
 import pytest
 
-import keras_refs  # sets KERAS_BACKEND before keras loads
 from dclf import preprocess, weights
+
+import keras_refs
 from parity import assert_parity, compiled, random_images, zero_variables
 
 CLASSIFIERS = {  # dclf model -> (Keras builder, image size, preprocess mode)

@@ -1,12 +1,13 @@
 """Every Keras HDF5 layout reads into the same view: layer name -> arrays in Keras weight order."""
 
 import h5py
+import keras
 import numpy as np
 import pytest
 
-import keras_refs  # sets KERAS_BACKEND before keras loads
-import keras
 from dclf.weights import h5file
+
+import keras_refs
 
 L = keras.layers
 

@@ -2,11 +2,12 @@
 
 import logging
 
-import keras_refs  # sets KERAS_BACKEND before keras loads
 import keras
 import pytest
 
 from dclf import preprocess, weights
+
+import keras_refs
 from parity import assert_parity, compiled, random_images, zero_variables
 
 SIZE = 64

@@ -1,7 +1,7 @@
-"""Evaluation reports: a model on every example of a split, scored against the split's labels.
+"""A model on every example of a split, scored against the split's labels: the evaluation report.
 
-`evaluate` predicts data-parallel (`dclf.inference`) and writes `W/eval/<name>/` (report.json,
-report.md, PNG plots; see `dclf.eval_report`). The target is a split of the run's own dataset
+`evaluate_split` predicts data-parallel (`dclf.inference`) and writes `W/eval/<name>/` (report.json,
+report.md, PNG plots; see `dclf.evaluation.report_files`). The target is a split of the run's own dataset
 (`validation`, `test`, `train[:10%]`) or another dataset, `DATASET/CONFIG` (its `test` split) or
 `DATASET/CONFIG:SPLIT`; a foreign dataset's classes (or labels) must have the model's names, and
 are matched to the model's outputs by name (LIVE's reference/blur/noise are blur_noise's).
@@ -13,8 +13,10 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from dclf import datasets, eval_report, inference, log, models, severity, steps, tasks
+from dclf import datasets, inference, models, objectives, state
 from dclf.errors import UsageError
+from dclf.evaluation import report_files, severity
+from dclf.progress import log
 
 TEST_SPLIT = "test"
 
@@ -45,17 +47,16 @@ def _load_split(config, dataset_name: str, split: str, data_dir):
 
 def _check_image_size(config, image_shape) -> None:
   """A model with a flatten head takes only the image size it was made for."""
-  from dclf import train  # pylint: disable=g-import-not-at-top  (train imports this module)
   height, width = image_shape[:2]
   if (height, width) == (config.image_size, config.image_size):
     return
-  model = train.build_model(config, len(config.class_names))
+  model = state.build_model(config, len(config.class_names))
   if height != width or not models.takes_any_size(model, config.image_size, height):
     raise UsageError(f"{config.model} takes {config.image_size}x{config.image_size} images; the dataset's are "
                      f"{height}x{width}")
 
 
-def evaluate(predict: inference.BatchPredictor, config, target: str, workdir, step: int, *, data_dir=None,
+def evaluate_split(predict: inference.BatchPredictor, config, target: str, workdir, step: int, *, data_dir=None,
              batch_size=None) -> dict:
   """Evaluates on `target`, writes W/eval/<name>/ (process 0) and returns the report.
 
@@ -70,38 +71,37 @@ def evaluate(predict: inference.BatchPredictor, config, target: str, workdir, st
   source = data.splits[split]
   if not len(source):
     raise UsageError(f"{data.name} {split} has no examples")
-  multilabel, task = tasks.is_multilabel(config), tasks.task_of(config)
-  index = tasks.model_index(config.class_names, data.output_names(multilabel), task.what)
+  objective = objectives.of_config(config)
+  index = objectives.model_index(config.class_names, objective.output_names(data), objective.what)
   first = source[0]
   _check_image_size(config, first["image"].shape)
-  label_key = steps.OBJECTIVES[multilabel].label_key
-  keys = tuple(key for key in dict.fromkeys((label_key, "label", *severity.SEVERITY_BINS)) if key in first)
+  keys = tuple(key for key in dict.fromkeys((objective.label_key, "label", *severity.SEVERITY_BINS)) if key in first)
   outputs = inference.predict_source(predict, source, batch_size=batch_size // jax.process_count(),
                                      workers=config.data_workers, keys=keys)
-  report = build_report(outputs, task, label_key, index, data, config, split, step)
+  report = build_report(outputs, objective, index, data, config, split, step)
   directory = output_dir(workdir, target, config.dataset)
   if jax.process_index() == 0:
-    eval_report.write(report, task, directory)
-  log.info("%s %s: accuracy %.4f on %d examples; report in %s", data.name, split, report["accuracy"],
+    report_files.write(report, objective, directory)
+  log("%s %s: accuracy %.4f on %d examples; report in %s", data.name, split, report["accuracy"],
            report["num_examples"], directory)
   return report
 
 
-def build_report(outputs: dict, task, label_key: str, index: np.ndarray, data, config, split: str, step: int) -> dict:
+def build_report(outputs: dict, objective, index: np.ndarray, data, config, split: str, step: int) -> dict:
   """The report of `inference.predict_source`'s outputs (see docs/evaluation.md for its fields)."""
   names = list(config.class_names)
-  targets = task.targets(outputs[label_key], index)
-  predictions = task.decide(outputs["probabilities"])
-  correct = task.correct(predictions, targets)
+  targets = objective.targets(outputs[objective.label_key], index)
+  predictions = objective.decide(outputs["probabilities"])
+  correct = objective.correct(predictions, targets)
   severities = {key: outputs[key] for key in severity.SEVERITY_BINS if key in outputs}
   return {
       "model": config.model,
       "dataset": data.name,
       "split": split,
       "step": int(step),
-      "multilabel": tasks.is_multilabel(config),
+      "multilabel": objective.name == "multilabel",
       "num_examples": int(len(correct)),
       "class_names": names,
-      **task.summarize(predictions, targets, names),
+      **objective.summarize(predictions, targets, names),
       "by_severity": severity.by_severity(severities, outputs["label"], data.class_names, correct),
   }

@@ -8,7 +8,8 @@ import threading
 
 import pytest
 
-from dclf.weights import cli, download
+from dclf.weights import download
+from dclf.weights.__main__ import main as weights_main
 from dclf.weights.download import KerasFile, file_digest
 
 
@@ -38,14 +39,14 @@ def use(monkeypatch, url, file_hash, include_top=False):
 
 def test_the_right_hash_is_accepted(monkeypatch, tmp_path, fixture_file, served, capsys):
   use(monkeypatch, served, file_digest(fixture_file, "0" * 32))
-  assert cli.main(["download", "vgg16", "--dir", str(tmp_path / "weights")]) == 0
+  assert weights_main(["download", "vgg16", "--dir", str(tmp_path / "weights")]) == 0
   target = tmp_path / "weights" / fixture_file.name
   assert capsys.readouterr().out.strip() == str(target)
   assert target.read_bytes() == fixture_file.read_bytes()
   assert [p.name for p in target.parent.iterdir()] == [target.name]  # no temporary file left
   # Already there with the right hash: nothing is fetched (the URL is gone).
   use(monkeypatch, "http://127.0.0.1:9/gone.h5", file_digest(fixture_file, "0" * 32))
-  assert cli.main(["download", "vgg16", "--dir", str(tmp_path / "weights")]) == 0
+  assert weights_main(["download", "vgg16", "--dir", str(tmp_path / "weights")]) == 0
 
 
 def test_sha256_hashes_work_too(monkeypatch, tmp_path, fixture_file):
@@ -55,7 +56,7 @@ def test_sha256_hashes_work_too(monkeypatch, tmp_path, fixture_file):
 
 def test_a_wrong_hash_is_rejected_and_removed(monkeypatch, tmp_path, fixture_file, capsys):
   use(monkeypatch, fixture_file.as_uri(), "0123456789abcdef0123456789abcdef")
-  assert cli.main(["download", "vgg16", "--dir", str(tmp_path / "weights")]) == 1
+  assert weights_main(["download", "vgg16", "--dir", str(tmp_path / "weights")]) == 1
   error = capsys.readouterr().err
   assert error.startswith(f"error: {fixture_file.as_uri()} has hash {file_digest(fixture_file, '0' * 32)}, "
                           "not Keras' 0123456789abcdef0123456789abcdef: download removed")
@@ -66,7 +67,7 @@ def test_a_wrong_hash_is_rejected_and_removed(monkeypatch, tmp_path, fixture_fil
 def test_offline_says_how_to_fetch_by_hand(monkeypatch, tmp_path, capsys):
   use(monkeypatch, "http://127.0.0.1:9/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
       "6d6bbae143d832006294945121d1f1fc")
-  assert cli.main(["download", "vgg16", "--dir", str(tmp_path)]) == 1
+  assert weights_main(["download", "vgg16", "--dir", str(tmp_path)]) == 1
   error = capsys.readouterr().err
   target = tmp_path / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
   assert error.startswith("error: cannot download http://127.0.0.1:9/")
@@ -78,8 +79,8 @@ def test_offline_says_how_to_fetch_by_hand(monkeypatch, tmp_path, capsys):
 def test_the_addresses_are_keras_own():
   """Copied from Keras' source (vgg16.py of Keras 3, resnet50.py of keras_applications 1.0.8,
   which this Keras no longer ships: those are checked by value)."""
-  import keras_refs  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import  (KERAS_BACKEND)
   from keras.src.applications import vgg16  # pylint: disable=g-import-not-at-top
+
   assert download.FILES[("vgg16", False)].url == vgg16.WEIGHTS_PATH_NO_TOP
   assert download.FILES[("vgg16", True)].url == vgg16.WEIGHTS_PATH
   assert all(download.FILES[("vgg16", top)].file_hash in inspect.getsource(vgg16) for top in (False, True))

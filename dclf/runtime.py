@@ -1,0 +1,89 @@
+"""The JAX runtime a run stands on: joining `jax.distributed` for multi-host runs, preemption as a
+poll, and the versions a run's numbers depend on.
+
+One process per host (TPU VM worker, SLURM task or GPU node), each driving its local devices;
+`initialize` must run before anything touches a JAX backend. Preemption is announced by SIGTERM
+(Cloud TPU VMs, spot VMs and most schedulers): the training loop asks `should_stop(step)` after
+every step. With one process a Python SIGTERM handler sets a flag. With several, JAX's
+coordination service catches SIGTERM on any host and `reached_preemption_sync_point` turns true on
+every host at the same step, so all hosts save the same step and exit 0 together.
+"""
+
+import os
+import signal
+
+import flax
+import jax
+import jaxlib
+from jax.experimental import multihost_utils
+
+from dclf.errors import UsageError
+
+MODES = ("auto", "on", "off")
+
+
+def _slurm_multi_task() -> bool:
+  return "SLURM_JOB_ID" in os.environ and int(os.environ.get("SLURM_NTASKS", "1")) > 1
+
+
+def _tpu_pod() -> bool:
+  """A Cloud TPU VM that is one worker of several (the TPU runtime lists all workers)."""
+  hosts = os.environ.get("TPU_WORKER_HOSTNAMES", "")
+  return len([h for h in hosts.split(",") if h]) > 1
+
+
+def initialize(mode: str = "auto", coordinator_address: str | None = None, num_processes: int | None = None,
+               process_id: int | None = None) -> bool:
+  """Joins the multi-process runtime when asked or detected; returns whether it did.
+
+  `on` with no address lets JAX detect the cluster (TPU VMs, SLURM, Open MPI, ...); `auto` does
+  that only when a multi-host TPU slice or a multi-task SLURM job is detected; an explicit
+  `coordinator_address` (HOST:PORT of process 0) with `num_processes` and `process_id` always
+  initializes. CPU processes talk over gloo (the setting only affects the CPU backend).
+  """
+  if mode not in MODES:
+    raise UsageError(f"unknown multihost mode {mode!r}; known: {', '.join(MODES)}")
+  explicit = coordinator_address is not None
+  if explicit and (num_processes is None or process_id is None):
+    raise UsageError("--coordinator_address needs --num_processes and --process_id")
+  if mode == "off" or not (explicit or mode == "on" or _slurm_multi_task() or _tpu_pod()):
+    return False
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  if explicit:
+    jax.distributed.initialize(coordinator_address, num_processes=num_processes, process_id=process_id)
+  else:
+    jax.distributed.initialize()
+  return True
+
+
+class PreemptionGuard:
+  """Context manager; installs the single-process SIGTERM handler for its duration."""
+
+  def __init__(self):
+    self._requested = False
+    self._previous = None
+    self._multiprocess = jax.process_count() > 1
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    self._requested = True
+
+  def should_stop(self, step: int) -> bool:
+    if self._multiprocess:
+      return multihost_utils.reached_preemption_sync_point(step)
+    return self._requested
+
+  def __enter__(self):
+    if not self._multiprocess:  # with several processes, JAX's notifier owns SIGTERM
+      self._previous = signal.signal(signal.SIGTERM, self._handle)
+    return self
+
+  def __exit__(self, *exc):
+    if not self._multiprocess:
+      signal.signal(signal.SIGTERM, self._previous)
+    return False
+
+
+def versions() -> dict:
+  """The versions a run's numbers depend on (summary.json, benchmark records)."""
+  return {"jax": jax.__version__, "jaxlib": jaxlib.__version__, "flax": flax.__version__}
