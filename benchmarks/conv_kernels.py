@@ -30,9 +30,9 @@ def jax_cases(batch, size, channels):
   kernel_grad = jax.jit(lambda x, w, g: jax.vjp(lambda w: conv(x, w), w)[1](g)[0])
   xb, wb = x.astype(jnp.bfloat16), w.astype(jnp.bfloat16)
   return {
-      "forward fp32": lambda: forward(x, w).block_until_ready(),
-      "forward bf16": lambda: forward(xb, wb).block_until_ready(),
-      "kernel gradient fp32": lambda: kernel_grad(x, w, x).block_until_ready(),
+    "forward fp32": lambda: forward(x, w).block_until_ready(),
+    "forward bf16": lambda: forward(xb, wb).block_until_ready(),
+    "kernel gradient fp32": lambda: kernel_grad(x, w, x).block_until_ready(),
   }
 
 
@@ -47,8 +47,11 @@ def torch_cases(batch, size, channels):
   def kernel_grad():  # PyTorch has no kernel-gradient-only call: the forward is timed in it
     torch.autograd.grad(conv(x), conv.weight, torch.ones(batch, channels, size, size))
 
-  return {"forward fp32": lambda: forward(False), "forward bf16": lambda: forward(True),
-          "kernel gradient fp32": kernel_grad}
+  return {
+    "forward fp32": lambda: forward(False),
+    "forward bf16": lambda: forward(True),
+    "kernel gradient fp32": kernel_grad,
+  }
 
 
 def main():
@@ -59,9 +62,11 @@ def main():
   parser.add_argument("--repeat", type=int, default=3)
   args = parser.parse_args()
   shape = (args.batch, args.size, args.channels)
-  gflop = 2 * args.batch * args.size ** 2 * args.channels ** 2 * 9 / 1e9
-  print(f"3x3 conv, {args.channels} -> {args.channels} channels, {args.size}x{args.size}, batch {args.batch}: "
-        f"{gflop:.2f} GFLOP per forward or kernel gradient; CPU ms per call")
+  gflop = 2 * args.batch * args.size**2 * args.channels**2 * 9 / 1e9
+  print(
+    f"3x3 conv, {args.channels} -> {args.channels} channels, {args.size}x{args.size}, batch {args.batch}: "
+    f"{gflop:.2f} GFLOP per forward or kernel gradient; CPU ms per call"
+  )
   print("| op | JAX (XLA) | PyTorch |\n|---|---:|---:|")
   jax_ms = {name: cpu_ms(fn, args.repeat) for name, fn in jax_cases(*shape).items()}
   torch_ms = {name: cpu_ms(fn, 1 if "bf16" in name else args.repeat) for name, fn in torch_cases(*shape).items()}

@@ -38,8 +38,10 @@ def main():
   config = default.get_config()
   config.dataset = args.dataset
   source = datasets.load(config, splits=("train",)).splits["train"]
-  print(f"{args.dataset} train ({len(source)} examples), batch {args.batch_size}, {args.batches} batches; "
-        f"{cpu_model()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
+  print(
+    f"{args.dataset} train ({len(source)} examples), batch {args.batch_size}, {args.batches} batches; "
+    f"{cpu_model()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}"
+  )
   print("| workers | images/s | images/s per worker |")
   print("|---|---|---|")
   for workers in (int(w) for w in args.workers.split(",")):

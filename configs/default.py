@@ -1,6 +1,6 @@
 """Defaults every model config starts from; each field can be overridden on the command line.
 
-  python -m dclf.main --config configs/<model>.py --workdir DIR [--config.FIELD=VALUE ...]
+python -m dclf.main --config configs/<model>.py --workdir DIR [--config.FIELD=VALUE ...]
 """
 
 import ml_collections

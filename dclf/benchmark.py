@@ -43,16 +43,20 @@ flags.mark_flags_as_required(["config"])
 
 for _name, _known in (("modes", MODES), ("parallelism", tuple(parallel.PARALLELISMS)), ("precision", peaks.PRECISIONS)):
   flags.register_validator(
-      _name, lambda values, known=_known: bool(values) and set(values) <= set(known),
-      message=f"--{_name} takes a comma-separated subset of {','.join(_known)}")
+    _name,
+    lambda values, known=_known: bool(values) and set(values) <= set(known),
+    message=f"--{_name} takes a comma-separated subset of {','.join(_known)}",
+  )
 
 
 def _header(results: list[dict]) -> str:
   host = records.host_info()
   kinds = sorted({f"{r['framework']}: {r['devices']}x {r['device_kind']}" for r in results})
   versions = sorted({f"{k} {v}" for r in results for k, v in r["versions"].items()})
-  return (f"host: {host['cpu']} ({host['cpu_count']} cores), load average "
-          f"{', '.join(map(str, host['load_average']))}; devices: {'; '.join(kinds)}; {', '.join(versions)}")
+  return (
+    f"host: {host['cpu']} ({host['cpu_count']} cores), load average "
+    f"{', '.join(map(str, host['load_average']))}; devices: {'; '.join(kinds)}; {', '.join(versions)}"
+  )
 
 
 def _frameworks(name: str):
@@ -79,10 +83,17 @@ def main(argv):
   setup_logging()
   frameworks, torch_reference = _frameworks(FLAGS.framework)
   results = suite.benchmark(
-      FLAGS.config, frameworks=frameworks, modes=tuple(FLAGS.modes), parallelisms=tuple(FLAGS.parallelism),
-      precisions=tuple(FLAGS.precision), num_steps=FLAGS.steps, warmup=FLAGS.warmup,
-      real_data=FLAGS["real-data"].value, torch_reference=torch_reference,
-      torch_options={"channels_last": FLAGS["channels-last"].value, "compile_model": FLAGS.compile})
+    FLAGS.config,
+    frameworks=frameworks,
+    modes=tuple(FLAGS.modes),
+    parallelisms=tuple(FLAGS.parallelism),
+    precisions=tuple(FLAGS.precision),
+    num_steps=FLAGS.steps,
+    warmup=FLAGS.warmup,
+    real_data=FLAGS["real-data"].value,
+    torch_reference=torch_reference,
+    torch_options={"channels_last": FLAGS["channels-last"].value, "compile_model": FLAGS.compile},
+  )
   print(_header(results))
   print(records.markdown_table(results), flush=True)
   if FLAGS.json:

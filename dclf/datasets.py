@@ -27,14 +27,15 @@ class Dataset:
 
 def _synthetic(config) -> Dataset:
   splits = {
-      split: SyntheticSource(size, config.image_size, len(SYNTHETIC_CLASSES), seed=config.seed * 1000 + i)
-      for i, (split, size) in enumerate(SYNTHETIC_SIZES.items())
+    split: SyntheticSource(size, config.image_size, len(SYNTHETIC_CLASSES), seed=config.seed * 1000 + i)
+    for i, (split, size) in enumerate(SYNTHETIC_SIZES.items())
   }
   return Dataset("synthetic", SYNTHETIC_CLASSES, splits, tuple(splits))
 
 
 def _tfds(config, splits) -> Dataset:
   from dclf import data  # pylint: disable=g-import-not-at-top  (tfds import is slow; only when used)
+
   sources, info = {}, None
   try:
     for split in splits:
@@ -50,6 +51,7 @@ def names(dataset: str) -> Dataset:
   if dataset == "synthetic":
     return Dataset("synthetic", SYNTHETIC_CLASSES)
   from dclf.data import catalog  # pylint: disable=g-import-not-at-top  (tfds import is slow; only when used)
+
   return Dataset(dataset, tuple(catalog.class_names(dataset)), label_names=tuple(catalog.label_names(dataset)))
 
 

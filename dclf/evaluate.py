@@ -27,9 +27,17 @@ def _parser() -> cli.ArgumentParser:
 def run(workdir, split: str, data_dir=None, batch_size=None):
   """Evaluates and writes the report; returns it and its folder."""
   from dclf.inference import Predictor  # pylint: disable=g-import-not-at-top  (jax, orbax: slow to import)
+
   predictor = Predictor(workdir)
-  report = evaluator.evaluate_split(predictor.batch_predictor, predictor.config, split, workdir, predictor.step,
-                                    data_dir=data_dir, batch_size=batch_size)
+  report = evaluator.evaluate_split(
+    predictor.batch_predictor,
+    predictor.config,
+    split,
+    workdir,
+    predictor.step,
+    data_dir=data_dir,
+    batch_size=batch_size,
+  )
   return report, evaluator.output_dir(workdir, split, predictor.config.dataset)
 
 
@@ -38,8 +46,10 @@ def main(argv=None) -> int:
   args = _parser().parse_args(argv)
   setup_logging()
   report, directory = run(args.workdir, args.split, args.data_dir, args.batch_size)
-  print(f"{report['dataset']} {report['split']}: accuracy {report['accuracy']:.4f} on {report['num_examples']} "
-        f"examples; {directory}")
+  print(
+    f"{report['dataset']} {report['split']}: accuracy {report['accuracy']:.4f} on {report['num_examples']} "
+    f"examples; {directory}"
+  )
   return 0
 
 

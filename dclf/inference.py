@@ -104,12 +104,14 @@ class Predictor:
     images = np.asarray(images)
     shape = (self.image_size, self.image_size, 3)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != shape:
-      raise ValueError(f"expected uint8 images shaped (n, {', '.join(map(str, shape))}), got {images.dtype} "
-                       f"{images.shape}; Predictor.prepare makes any photo fit")
+      raise ValueError(
+        f"expected uint8 images shaped (n, {', '.join(map(str, shape))}), got {images.dtype} "
+        f"{images.shape}; Predictor.prepare makes any photo fit"
+      )
     outputs = [np.zeros((0, len(self.names)), np.float32)]
     for start in range(0, len(images), self.batch_size):
-      chunk = images[start:start + self.batch_size]
+      chunk = images[start : start + self.batch_size]
       padded = np.zeros((self.batch_size, *shape), np.uint8)  # one shape: one compilation
-      padded[:len(chunk)] = chunk
-      outputs.append(self.batch_predictor(padded)[:len(chunk)])
+      padded[: len(chunk)] = chunk
+      outputs.append(self.batch_predictor(padded)[: len(chunk)])
     return np.concatenate(outputs)

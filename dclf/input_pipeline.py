@@ -77,15 +77,16 @@ class RandomCrop(grain.transforms.RandomMap):
     image = element["image"]
     top = rng.integers(image.shape[0] - self._size + 1)
     left = rng.integers(image.shape[1] - self._size + 1)
-    return {**element, "image": image[top:top + self._size, left:left + self._size]}
+    return {**element, "image": image[top : top + self._size, left : left + self._size]}
 
 
 def _loader(source, sampler, ops, workers: int, shard_options=None) -> grain.DataLoader:
   if workers and not flags.FLAGS.is_parsed():
     # grain's worker processes read absl flags; outside an absl program nobody parsed them.
     flags.FLAGS.mark_as_parsed()
-  return grain.DataLoader(data_source=source, sampler=sampler, operations=ops, worker_count=workers,
-                          shard_options=shard_options)
+  return grain.DataLoader(
+    data_source=source, sampler=sampler, operations=ops, worker_count=workers, shard_options=shard_options
+  )
 
 
 def _process_shard(drop_remainder: bool):
@@ -100,8 +101,10 @@ class GlobalBatchSampler:
     self._global = global_batch_size
     self._local = global_batch_size // jax.process_count()
     self._offset = jax.process_index() * self._local
-    self._repr = (f"GlobalBatchSampler({num_records}, global_batch_size={global_batch_size}, seed={seed}, "
-                  f"process={jax.process_index()}/{jax.process_count()})")
+    self._repr = (
+      f"GlobalBatchSampler({num_records}, global_batch_size={global_batch_size}, seed={seed}, "
+      f"process={jax.process_index()}/{jax.process_count()})"
+    )
 
   def __len__(self):
     return sys.maxsize
@@ -115,8 +118,9 @@ class GlobalBatchSampler:
     return self._repr
 
 
-def train_loader(source, *, global_batch_size: int, seed: int, workers: int, crop_size: int = 0,
-                 keys=MODEL_KEYS) -> grain.DataLoader:
+def train_loader(
+  source, *, global_batch_size: int, seed: int, workers: int, crop_size: int = 0, keys=MODEL_KEYS
+) -> grain.DataLoader:
   """Endless batches of this process's share of each global batch (random crops if `crop_size`)."""
   sampler = GlobalBatchSampler(len(source), global_batch_size, seed)
   ops = [SelectKeys(keys)] + ([RandomCrop(crop_size)] if crop_size else [])
@@ -145,7 +149,8 @@ def pad_batch(batch: dict | None, batch_size: int, template: dict) -> dict:
 def eval_batches(source, *, batch_size: int, workers: int, keys=MODEL_KEYS) -> Iterator[dict]:
   """Every example of this process's shard once, in order, as masked batches of `batch_size`."""
   sampler = grain.samplers.IndexSampler(
-      len(source), shard_options=_process_shard(drop_remainder=False), shuffle=False, num_epochs=1)
+    len(source), shard_options=_process_shard(drop_remainder=False), shuffle=False, num_epochs=1
+  )
   ops = [SelectKeys(keys), grain.transforms.Batch(batch_size, drop_remainder=False)]
   loader = _loader(source, sampler, ops, workers)
   template = None
@@ -185,8 +190,14 @@ class DataState:
 class TrainBatches:
   """Device-ready training batches, `prefetch` steps ahead, with their data positions recorded."""
 
-  def __init__(self, loader: grain.DataLoader, put: Callable[[dict], Any], num_devices: int,
-               data_state: DataState, prefetch: int = 2):
+  def __init__(
+    self,
+    loader: grain.DataLoader,
+    put: Callable[[dict], Any],
+    num_devices: int,
+    data_state: DataState,
+    prefetch: int = 2,
+  ):
     self._iterator = iter(loader)
     if data_state.state is not None:
       self._iterator.set_state(data_state.state)

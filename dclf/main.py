@@ -15,8 +15,12 @@ from dclf.progress import setup_logging
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Training configuration file (configs/*.py).", lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and the summary.")
-flags.DEFINE_enum("multihost", "auto", runtime.MODES,
-                  "Join jax.distributed: auto-detected on multi-host TPU slices and multi-task SLURM jobs.")
+flags.DEFINE_enum(
+  "multihost",
+  "auto",
+  runtime.MODES,
+  "Join jax.distributed: auto-detected on multi-host TPU slices and multi-task SLURM jobs.",
+)
 flags.DEFINE_string("coordinator_address", None, "HOST:PORT of process 0, for explicit multi-process runs.")
 flags.DEFINE_integer("num_processes", None, "Number of processes (with --coordinator_address).")
 flags.DEFINE_integer("process_id", None, "This process's index (with --coordinator_address).")

@@ -48,8 +48,10 @@ def per_class(confusion: np.ndarray, names: Sequence[str]) -> dict:
   predicted, support = confusion.sum(0), confusion.sum(1)
   precision, recall = _ratio(hits, predicted), _ratio(hits, support)
   f1 = _ratio(2 * precision * recall, precision + recall)
-  return {name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                 "support": int(support[i])} for i, name in enumerate(names)}
+  return {
+    name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(support[i])}
+    for i, name in enumerate(names)
+  }
 
 
 def per_label(targets, predictions, names: Sequence[str]) -> dict:
@@ -70,8 +72,9 @@ def model_index(model_names, dataset_names, what: str) -> np.ndarray:
   the same names in another order maps; other names are an error."""
   model_names, dataset_names = list(model_names), list(dataset_names)
   if sorted(model_names) != sorted(dataset_names):
-    raise UsageError(f"the model's {what} ({', '.join(model_names)}) are not the dataset's "
-                     f"({', '.join(dataset_names)})")
+    raise UsageError(
+      f"the model's {what} ({', '.join(model_names)}) are not the dataset's ({', '.join(dataset_names)})"
+    )
   return np.array([model_names.index(name) for name in dataset_names], np.int64)
 
 
@@ -111,8 +114,11 @@ class SingleLabel:
 
   def summarize(self, predictions, targets, names) -> dict:
     confusion = confusion_matrix(targets, predictions, len(names))
-    return {"accuracy": accuracy(confusion), "confusion_matrix": confusion.tolist(),
-            "per_class": per_class(confusion, names)}
+    return {
+      "accuracy": accuracy(confusion),
+      "confusion_matrix": confusion.tolist(),
+      "per_class": per_class(confusion, names),
+    }
 
   def confusion_tables(self, report) -> list:
     """(title, matrix, names) of each confusion matrix in `report`."""
@@ -132,8 +138,10 @@ class MultiLabel:
 
   def output_names(self, dataset) -> tuple[str, ...]:
     if not dataset.label_names:
-      raise UsageError(f"{dataset.name} has no multi-hot `labels` for a multilabel model; "
-                       "use e.g. distortions/blur_noise_multilabel_sample")
+      raise UsageError(
+        f"{dataset.name} has no multi-hot `labels` for a multilabel model; "
+        "use e.g. distortions/blur_noise_multilabel_sample"
+      )
     return dataset.label_names
 
   def loss(self, logits, labels):
@@ -162,8 +170,12 @@ class MultiLabel:
   def summarize(self, predictions, targets, names) -> dict:
     labels = per_label(targets, predictions, names)
     exact_match = float(np.mean(self.correct(predictions, targets))) if len(targets) else 0.0
-    return {"accuracy": exact_match, "exact_match": exact_match,
-            "label_accuracy": float(np.mean([row["accuracy"] for row in labels.values()])), "per_label": labels}
+    return {
+      "accuracy": exact_match,
+      "exact_match": exact_match,
+      "label_accuracy": float(np.mean([row["accuracy"] for row in labels.values()])),
+      "per_label": labels,
+    }
 
   def confusion_tables(self, report) -> list:
     return [(name, row["confusion_matrix"], ("no", "yes")) for name, row in report["per_label"].items()]

@@ -30,9 +30,9 @@ def _sgd(lr, config):
 
 
 OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation]] = {
-    "rmsprop": _rmsprop,
-    "adam": _adam,
-    "sgd": _sgd,
+  "rmsprop": _rmsprop,
+  "adam": _adam,
+  "sgd": _sgd,
 }
 
 

@@ -63,8 +63,8 @@ class JitParallel:
 
   def put_state(self, tree):
     return jax.tree.map(
-        lambda x: jax.make_array_from_callback(np.shape(x), self._replicated, lambda idx: np.asarray(x)[idx]),
-        tree)
+      lambda x: jax.make_array_from_callback(np.shape(x), self._replicated, lambda idx: np.asarray(x)[idx]), tree
+    )
 
   def get_state(self, tree):
     return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), tree)
@@ -87,6 +87,7 @@ class JitParallel:
     def local(x):
       shards = sorted(x.addressable_shards, key=lambda s: s.index[0].start)
       return np.concatenate([np.asarray(s.data) for s in shards])
+
     return jax.tree.map(local, tree)
 
 

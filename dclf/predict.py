@@ -70,8 +70,11 @@ def _load_or_error(path, size: int):
 def describe(path, probabilities: np.ndarray, predictor: Predictor, top_k: int = 0) -> dict:
   """The output line of one image."""
   names = predictor.names
-  result = {"path": str(path), **predictor.objective.describe(probabilities, names),
-            "probabilities": {name: float(p) for name, p in zip(names, probabilities)}}
+  result = {
+    "path": str(path),
+    **predictor.objective.describe(probabilities, names),
+    "probabilities": {name: float(p) for name, p in zip(names, probabilities)},
+  }
   if top_k:
     order = np.argsort(-probabilities, kind="stable")[:top_k]
     result["top_k"] = [[names[i], float(probabilities[i])] for i in order]
@@ -84,7 +87,7 @@ def predict_files(predictor: Predictor, paths, on_error: Callable[[str], None], 
   paths = list(paths)
   with concurrent.futures.ThreadPoolExecutor() as pool:
     for start in range(0, len(paths), predictor.batch_size):
-      batch_paths = paths[start:start + predictor.batch_size]
+      batch_paths = paths[start : start + predictor.batch_size]
       loaded = list(pool.map(_load_or_error, batch_paths, [predictor.image_size] * len(batch_paths)))
       good = []
       for path, image in zip(batch_paths, loaded):
@@ -113,8 +116,9 @@ def format_table(results, top_k: int = 0) -> str:
   label_width = max([len("label")] + [len(n) for n in names] + [len(r["label"]) for r in results])
   rows = [["path".ljust(path_width), "label".ljust(label_width)] + [h.rjust(w) for h, w in zip(headers, widths)]]
   for r, row in zip(results, cells):
-    rows.append([r["path"].ljust(path_width), r["label"].ljust(label_width)]
-                + [c.rjust(w) for c, w in zip(row, widths)])
+    rows.append(
+      [r["path"].ljust(path_width), r["label"].ljust(label_width)] + [c.rjust(w) for c, w in zip(row, widths)]
+    )
   return "\n".join("  ".join(row).rstrip() for row in rows)
 
 

@@ -41,6 +41,7 @@ class ProgressBar:
     self._bar = None
     if sys.stderr.isatty() and jax.process_index() == 0:
       from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+
       self._bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)
 
   def update(self, n: int = 1):
@@ -103,6 +104,7 @@ class MetricWriter:
     self._tb = None
     if self.enabled:
       from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
+
       self._tb = SummaryWriter(str(Path(workdir) / "tensorboard"))
 
   def truncate_after(self, step: int) -> None:

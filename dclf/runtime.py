@@ -32,8 +32,12 @@ def _tpu_pod() -> bool:
   return len([h for h in hosts.split(",") if h]) > 1
 
 
-def initialize(mode: str = "auto", coordinator_address: str | None = None, num_processes: int | None = None,
-               process_id: int | None = None) -> bool:
+def initialize(
+  mode: str = "auto",
+  coordinator_address: str | None = None,
+  num_processes: int | None = None,
+  process_id: int | None = None,
+) -> bool:
   """Joins the multi-process runtime when asked or detected; returns whether it did.
 
   `on` with no address lets JAX detect the cluster (TPU VMs, SLURM, Open MPI, ...); `auto` does

@@ -65,13 +65,13 @@ def state_from_variables(model, tx, variables: dict) -> TrainState:
   params = variables["params"]
   trainable_keys = tuple(model.trainable_keys)
   return TrainState(
-      step=jnp.zeros((), jnp.int32),
-      params=params,
-      batch_stats=variables.get("batch_stats") or {},
-      opt_state=tx.init({k: params[k] for k in trainable_keys}),
-      apply_fn=model.apply,
-      tx=tx,
-      trainable_keys=trainable_keys,
+    step=jnp.zeros((), jnp.int32),
+    params=params,
+    batch_stats=variables.get("batch_stats") or {},
+    opt_state=tx.init({k: params[k] for k in trainable_keys}),
+    apply_fn=model.apply,
+    tx=tx,
+    trainable_keys=trainable_keys,
   )
 
 
@@ -85,10 +85,10 @@ def create_train_state(model, tx, rng, image_size: int) -> TrainState:
 def validate(config) -> None:
   """Checks the fields a run depends on before any work starts."""
   choices = {
-      "model": models.CLASSIFIERS,
-      "optimizer": optim.OPTIMIZERS,
-      "parallelism": parallel.PARALLELISMS,
-      "preprocess": PREPROCESSORS,
+    "model": models.CLASSIFIERS,
+    "optimizer": optim.OPTIMIZERS,
+    "parallelism": parallel.PARALLELISMS,
+    "preprocess": PREPROCESSORS,
   }
   for field, known in choices.items():
     if config[field] not in known:
@@ -98,8 +98,9 @@ def validate(config) -> None:
       raise UsageError(f"config.{field} must be positive, got {config[field]}")
   if config.batch_size % jax.device_count():
     raise UsageError(
-        f"global batch_size {config.batch_size} does not divide by the {jax.device_count()} devices; "
-        f"use a multiple of {jax.device_count()}")
+      f"global batch_size {config.batch_size} does not divide by the {jax.device_count()} devices; "
+      f"use a multiple of {jax.device_count()}"
+    )
 
 
 def output_names(config) -> tuple[str, ...]:
@@ -112,12 +113,12 @@ def output_names(config) -> tuple[str, ...]:
 
 def build_model(config, num_classes: int):
   return models.create_model(
-      config.model,
-      num_classes=num_classes,
-      dtype=steps.compute_dtype(config),
-      bn_epsilon=config.bn_epsilon,
-      bn_axis_name=steps.AXIS,
-      frozen_bn_batch_stats=config.frozen_bn_batch_stats,
+    config.model,
+    num_classes=num_classes,
+    dtype=steps.compute_dtype(config),
+    bn_epsilon=config.bn_epsilon,
+    bn_axis_name=steps.AXIS,
+    frozen_bn_batch_stats=config.frozen_bn_batch_stats,
   )
 
 

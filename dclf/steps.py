@@ -99,11 +99,14 @@ class Steps:
 
 def compile_steps(config, par) -> Steps:
   """The steps of `config` (objective, preprocessing, precision, seed) under `par`."""
-  options = {"objective": objectives.of_config(config), "preprocess_mode": config.preprocess,
-             "dtype": compute_dtype(config)}
+  options = {
+    "objective": objectives.of_config(config),
+    "preprocess_mode": config.preprocess,
+    "dtype": compute_dtype(config),
+  }
   return Steps(
-      train=par.compile(functools.partial(train_step, **options), num_sharded=1, num_broadcast=1, donate_state=True),
-      evaluate=par.compile(functools.partial(eval_step, **options)),
-      predict=par.compile(functools.partial(predict_step, **options), sharded_output=True),
-      rng=prng_key(config.seed),
+    train=par.compile(functools.partial(train_step, **options), num_sharded=1, num_broadcast=1, donate_state=True),
+    evaluate=par.compile(functools.partial(eval_step, **options)),
+    predict=par.compile(functools.partial(predict_step, **options), sharded_output=True),
+    rng=prng_key(config.seed),
   )

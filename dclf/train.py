@@ -25,8 +25,9 @@ def load_pretrained(config, initial: state.TrainState) -> state.TrainState:
   try:
     variables = weights.load(config.init_from, config.model, initial.variables(), bn_epsilon=config.bn_epsilon)
   except WeightsError as e:
-    raise UsageError(f"config.init_from: {e} (see docs/weights.md; --config.init_from='' starts from random "
-                     "weights)") from None
+    raise UsageError(
+      f"config.init_from: {e} (see docs/weights.md; --config.init_from='' starts from random weights)"
+    ) from None
   model = state.build_model(config, len(state.output_names(config)))
   return state.state_from_variables(model, initial.tx, variables)
 
@@ -37,8 +38,10 @@ def _check_fully_convolutional(config, num_classes: int) -> None:
   if not 0 < config.train_crop_size <= config.image_size:
     raise UsageError(f"train_crop_size {config.train_crop_size} must be in 1..image_size ({config.image_size})")
   if not models.takes_any_size(state.build_model(config, num_classes), config.image_size, config.train_crop_size):
-    raise UsageError(f"model {config.model} needs whole {config.image_size}x{config.image_size} inputs; "
-                     "train_crop_size works with fully convolutional models (small_cnn, sgdnet)")
+    raise UsageError(
+      f"model {config.model} needs whole {config.image_size}x{config.image_size} inputs; "
+      "train_crop_size works with fully convolutional models (small_cnn, sgdnet)"
+    )
 
 
 def _prepare_workdir(workdir) -> Path:
@@ -65,8 +68,9 @@ def split_metrics(par, eval_fn, device_state, source, config) -> dict:
   """Loss and metrics (accuracy ...) over every example of `source` exactly once (padding masked
   out): the validation numbers of a run (`dclf.evaluation` writes the full reports)."""
   totals = {}
-  for batch in input_pipeline.eval_batches(source, batch_size=_host_batch_size(config), workers=config.data_workers,
-                                           keys=_model_keys(config)):
+  for batch in input_pipeline.eval_batches(
+    source, batch_size=_host_batch_size(config), workers=config.data_workers, keys=_model_keys(config)
+  ):
     batch = par.put_batch(input_pipeline.split_for_devices(batch, len(par.devices)))
     sums = par.get_replicated(eval_fn(device_state, batch))
     totals = {k: totals.get(k, 0.0) + float(v) for k, v in sums.items()}
@@ -76,28 +80,28 @@ def split_metrics(par, eval_fn, device_state, source, config) -> dict:
 
 def _summary(config, step, train_metrics, eval_metrics, counts, images_per_sec, par) -> dict:
   return {
-      "step": int(step),
-      "train_loss": train_metrics.get("loss"),
-      "train_accuracy": train_metrics.get("accuracy"),
-      "eval_loss": eval_metrics.get("loss"),
-      "eval_accuracy": eval_metrics.get("accuracy"),
-      "eval_examples": eval_metrics.get("examples"),
-      "eval_split": config.eval_split,
-      "params_total": counts[0],
-      "params_trainable": counts[1],
-      "images_per_sec": images_per_sec,
-      "images_per_sec_per_device": images_per_sec / jax.device_count() if images_per_sec else None,
-      "devices": jax.device_count(),
-      "local_devices": jax.local_device_count(),
-      "processes": jax.process_count(),
-      "parallelism": par.name,
-      "device_kind": jax.devices()[0].device_kind,
-      "platform": jax.devices()[0].platform,
-      "model": config.model,
-      "dataset": config.dataset,
-      "batch_size": config.batch_size,
-      "half_precision": bool(config.half_precision),
-      "versions": {**runtime.versions(), "python": platform.python_version()},
+    "step": int(step),
+    "train_loss": train_metrics.get("loss"),
+    "train_accuracy": train_metrics.get("accuracy"),
+    "eval_loss": eval_metrics.get("loss"),
+    "eval_accuracy": eval_metrics.get("accuracy"),
+    "eval_examples": eval_metrics.get("examples"),
+    "eval_split": config.eval_split,
+    "params_total": counts[0],
+    "params_trainable": counts[1],
+    "images_per_sec": images_per_sec,
+    "images_per_sec_per_device": images_per_sec / jax.device_count() if images_per_sec else None,
+    "devices": jax.device_count(),
+    "local_devices": jax.local_device_count(),
+    "processes": jax.process_count(),
+    "parallelism": par.name,
+    "device_kind": jax.devices()[0].device_kind,
+    "platform": jax.devices()[0].platform,
+    "model": config.model,
+    "dataset": config.dataset,
+    "batch_size": config.batch_size,
+    "half_precision": bool(config.half_precision),
+    "versions": {**runtime.versions(), "python": platform.python_version()},
   }
 
 
@@ -141,8 +145,7 @@ def train_and_evaluate(config, workdir) -> dict:
   counts = models.count_params(run_state.variables(), run_state.trainable_keys)
   if jax.process_index() == 0:
     print(f"params: total={counts[0]} trainable={counts[1]}", flush=True)
-  log("model %s on %d device(s) of %d process(es), %s", config.model, jax.device_count(), jax.process_count(),
-      par.name)
+  log("model %s on %d device(s) of %d process(es), %s", config.model, jax.device_count(), jax.process_count(), par.name)
   checkpoint.save_config(workdir, config)
   writer = MetricWriter(workdir)
   data_state = input_pipeline.DataState()
@@ -153,9 +156,14 @@ def train_and_evaluate(config, workdir) -> dict:
   num_steps = _num_steps(config, len(train_source))
   compiled = steps.compile_steps(config, par)
   device_state = par.put_state(run_state)
-  loader = input_pipeline.train_loader(train_source, global_batch_size=config.batch_size, seed=config.seed,
-                                       workers=config.data_workers, crop_size=config.train_crop_size,
-                                       keys=_model_keys(config))
+  loader = input_pipeline.train_loader(
+    train_source,
+    global_batch_size=config.batch_size,
+    seed=config.seed,
+    workers=config.data_workers,
+    crop_size=config.train_crop_size,
+    keys=_model_keys(config),
+  )
   batches = input_pipeline.TrainBatches(loader, par.put_batch, len(par.devices), data_state)
 
   def save(step):
@@ -178,8 +186,14 @@ def train_and_evaluate(config, workdir) -> dict:
       if step % config.log_every_steps == 0 or step == num_steps:
         train_metrics = {k: float(v) for k, v in par.get_replicated(metrics).items()}
         rate = throughput.window_rate()
-        log("step %d/%d  loss %.4f  accuracy %.4f  %.1f images/s", step, num_steps, train_metrics["loss"],
-            train_metrics["accuracy"], rate)
+        log(
+          "step %d/%d  loss %.4f  accuracy %.4f  %.1f images/s",
+          step,
+          num_steps,
+          train_metrics["loss"],
+          train_metrics["accuracy"],
+          rate,
+        )
         writer.write(step, {**train_metrics, "images_per_sec": rate}, "train")
       if guard.should_stop(step):
         preempted = True

@@ -38,12 +38,20 @@ def module_env(extra_env: dict | None = None) -> dict:
   return {**os.environ, "PYTHONPATH": path, **(extra_env or {})}
 
 
-def run_module(module: str, *args, timeout: float = 300, cwd=REPO, env: dict | None = None,
-               **kwargs) -> subprocess.CompletedProcess:
+def run_module(
+  module: str, *args, timeout: float = 300, cwd=REPO, env: dict | None = None, **kwargs
+) -> subprocess.CompletedProcess:
   """Runs `python -m module args...` (from the repository root unless `cwd`), capturing text output;
   `env` adds to the environment."""
-  return subprocess.run(module_command(module, *args), cwd=cwd, env=module_env(env), capture_output=True, text=True,
-                        timeout=timeout, **kwargs)
+  return subprocess.run(
+    module_command(module, *args),
+    cwd=cwd,
+    env=module_env(env),
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+    **kwargs,
+  )
 
 
 def start_module(module: str, *args, cwd=REPO, env: dict | None = None, **kwargs) -> subprocess.Popen:

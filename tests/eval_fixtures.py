@@ -21,17 +21,28 @@ LIVE = "live_iqa/blur_noise"
 def few_steps(base: str, **fields):
   """The tests' tiny run of configs/<base>.py for 4 steps; on 224x224 images, trained on random
   32x32 crops unless `fields` say otherwise."""
-  return tiny_config(base, **{"image_size": 224, "train_crop_size": 32, "num_train_steps": 4, "log_every_steps": 2,
-                              "checkpoint_every_steps": 4, **fields})
+  return tiny_config(
+    base,
+    **{
+      "image_size": 224,
+      "train_crop_size": 32,
+      "num_train_steps": 4,
+      "log_every_steps": 2,
+      "checkpoint_every_steps": 4,
+      **fields,
+    },
+  )
 
 
 def _build(name: str, data_dir: Path, **kwargs) -> None:
   import dclf.data  # pylint: disable=g-import-not-at-top
+
   dclf.data.build(name, data_dir=str(data_dir), workers=1, **kwargs)
 
 
 def _train(config, workdir: Path) -> Path:
   from dclf import train  # pylint: disable=g-import-not-at-top
+
   train.train_and_evaluate(config, workdir)
   return workdir
 
@@ -53,6 +64,7 @@ def live_data_dir(eval_data_dir, tmp_path_factory) -> Path:
   """live_iqa/blur_noise built from a LIVE look-alike in the real format (29 + 145 + 145 images)."""
   sys.path.insert(0, str(Path(__file__).parent / "data"))
   import _data_fixtures  # pylint: disable=g-import-not-at-top
+
   manual_dir = tmp_path_factory.mktemp("live")
   _data_fixtures.write_live_release(manual_dir)
   _build(LIVE, eval_data_dir, manual_dir=str(manual_dir))
@@ -64,8 +76,13 @@ def live_report(sample_run, live_data_dir) -> Path:
   """`python -m dclf.evaluate` (in-process) of sample_run on LIVE, with a batch of 16 that leaves a
   padded last batch (319 = 19 x 16 + 15). Returns the report folder."""
   from dclf import evaluate  # pylint: disable=g-import-not-at-top
-  assert evaluate.main(["--workdir", str(sample_run), "--split", LIVE, "--data_dir", str(live_data_dir),
-                        "--batch_size", "16"]) == 0
+
+  assert (
+    evaluate.main(
+      ["--workdir", str(sample_run), "--split", LIVE, "--data_dir", str(live_data_dir), "--batch_size", "16"]
+    )
+    == 0
+  )
   return sample_run / "eval" / "live_iqa_blur_noise_test"
 
 

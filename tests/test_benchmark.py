@@ -24,14 +24,18 @@ TORCH_SKIP = "PyTorch is an optional dependency (pip install -e '.[torch]'); its
 VGG16_FEATURES_MACS = 13_959_364_608  # blocks 1-4
 VGG16_HEAD_MACS = 462_422_016 + 102_760_448 + 12_288  # conv 14x14x512x(3x3x512), fc 25088x4096, predictions
 EXPECTED_FLOPS_224 = {
-    "softmax": (2 * 150_528 * 3, 2 * 2 * 150_528 * 3),
-    "vgg16_transfer": (2 * (VGG16_FEATURES_MACS + VGG16_HEAD_MACS),
-                       # frozen features: forward only; head: kernel gradients, input gradients above head/conv
-                       2 * (VGG16_FEATURES_MACS + 2 * VGG16_HEAD_MACS + 102_760_448 + 12_288)),
-    "vgg16_scratch": (2 * (VGG16_FEATURES_MACS + VGG16_HEAD_MACS),
-                      # every layer trainable; block1_conv1 (224x224x64x27 MACs) takes the image: no input gradient
-                      2 * (3 * (VGG16_FEATURES_MACS + VGG16_HEAD_MACS) - 224 * 224 * 64 * 27)),
-    "sgdnet": (7_814_614_016, 7_814_614_016 + 2 * 512 * 3),
+  "softmax": (2 * 150_528 * 3, 2 * 2 * 150_528 * 3),
+  "vgg16_transfer": (
+    2 * (VGG16_FEATURES_MACS + VGG16_HEAD_MACS),
+    # frozen features: forward only; head: kernel gradients, input gradients above head/conv
+    2 * (VGG16_FEATURES_MACS + 2 * VGG16_HEAD_MACS + 102_760_448 + 12_288),
+  ),
+  "vgg16_scratch": (
+    2 * (VGG16_FEATURES_MACS + VGG16_HEAD_MACS),
+    # every layer trainable; block1_conv1 (224x224x64x27 MACs) takes the image: no input gradient
+    2 * (3 * (VGG16_FEATURES_MACS + VGG16_HEAD_MACS) - 224 * 224 * 64 * 27),
+  ),
+  "sgdnet": (7_814_614_016, 7_814_614_016 + 2 * 512 * 3),
 }
 
 
@@ -44,9 +48,17 @@ def _record_fields_ok(record, mode, parallelism):
   assert record["devices"] == jax.device_count() == 2 and record["device_kind"] == "cpu"
   assert record["batch_size"] == 8 and record["batch_size_per_device"] == 4 and record["precision"] == "fp32"
   assert set(record["versions"]) == {"jax", "jaxlib", "flax"}
-  for key in ("step_time_ms_median", "step_time_ms_p90", "step_time_ms_back_to_back", "images_per_sec",
-              "images_per_sec_per_device", "cpu_time_ms_per_step", "compile_s", "flops_per_step",
-              "model_flops_per_step"):
+  for key in (
+    "step_time_ms_median",
+    "step_time_ms_p90",
+    "step_time_ms_back_to_back",
+    "images_per_sec",
+    "images_per_sec_per_device",
+    "cpu_time_ms_per_step",
+    "compile_s",
+    "flops_per_step",
+    "model_flops_per_step",
+  ):
     assert isinstance(record[key], (int, float)) and record[key] > 0, key
   assert record["step_time_ms_p90"] >= record["step_time_ms_median"]
   assert math.isclose(record["images_per_sec"], 2 * record["images_per_sec_per_device"])
@@ -60,7 +72,11 @@ def _record_fields_ok(record, mode, parallelism):
 def test_harness_records_for_train_and_eval_pmap_and_jit(tiny_config):
   results = suite.benchmark(tiny_config, modes=("train", "eval"), parallelisms=("pmap", "jit"), num_steps=2, warmup=0)
   assert [(r["mode"], r["parallelism"]) for r in results] == [
-      ("train", "pmap"), ("train", "jit"), ("eval", "pmap"), ("eval", "jit")]
+    ("train", "pmap"),
+    ("train", "jit"),
+    ("eval", "pmap"),
+    ("eval", "jit"),
+  ]
   for r in results:
     _record_fields_ok(r, r["mode"], r["parallelism"])
   per_image = flops.model_flops(models.create_model("softmax", num_classes=3), 32)
@@ -71,8 +87,9 @@ def test_harness_records_for_train_and_eval_pmap_and_jit(tiny_config):
 
 def test_real_data_feeds_the_trainers_loader_every_step(tiny_config):
   """--real-data: the grain loader of config.dataset (here the synthetic source) feeds each step."""
-  results = suite.benchmark(tiny_config, modes=("train",), parallelisms=("pmap",), num_steps=2, warmup=0,
-                            real_data=True)
+  results = suite.benchmark(
+    tiny_config, modes=("train",), parallelisms=("pmap",), num_steps=2, warmup=0, real_data=True
+  )
   assert [r["data"] for r in results] == ["synthetic:train (grain, 0 workers)"]
   _record_fields_ok(results[0], "train", "pmap")
 
@@ -83,6 +100,7 @@ def test_the_benchmark_times_the_trainers_own_step(tiny_config, tmp_path, monkey
   same state and batch."""
   from dclf import input_pipeline, parallel, state, train  # pylint: disable=g-import-not-at-top
   from dclf.bench import data, jax_runner  # pylint: disable=g-import-not-at-top
+
   built = []
   compile_steps = steps.compile_steps
   monkeypatch.setattr(steps, "compile_steps", lambda config, par: built.append(compile_steps(config, par)) or built[-1])
@@ -112,9 +130,24 @@ def test_timing_loop_counts_and_syncs():
 
 def test_cli_writes_json(tmp_path):
   out = tmp_path / "bench" / "records.json"
-  result = run_cli("--config", "configs/softmax.py", "--config.image_size=32",
-                      "--config.batch_size=4", "--steps", "2", "--warmup", "0", "--modes", "eval",
-                      "--parallelism", "jit", "--precision", "bf16", "--json", out)
+  result = run_cli(
+    "--config",
+    "configs/softmax.py",
+    "--config.image_size=32",
+    "--config.batch_size=4",
+    "--steps",
+    "2",
+    "--warmup",
+    "0",
+    "--modes",
+    "eval",
+    "--parallelism",
+    "jit",
+    "--precision",
+    "bf16",
+    "--json",
+    out,
+  )
   assert result.returncode == 0, result.stderr
   records = json.loads(out.read_text())
   assert [(r["model"], r["mode"], r["precision"]) for r in records] == [("softmax", "eval", "bf16")]
@@ -132,20 +165,37 @@ def test_cli_writes_json(tmp_path):
 
 def test_unwritable_json_is_one_line(tmp_path):
   (tmp_path / "file").write_text("")
-  result = run_cli("--config", "configs/softmax.py", "--config.image_size=32", "--config.batch_size=4", "--steps", "1",
-                   "--warmup", "0", "--modes", "eval", "--parallelism", "jit", "--json", tmp_path / "file" / "out.json")
+  result = run_cli(
+    "--config",
+    "configs/softmax.py",
+    "--config.image_size=32",
+    "--config.batch_size=4",
+    "--steps",
+    "1",
+    "--warmup",
+    "0",
+    "--modes",
+    "eval",
+    "--parallelism",
+    "jit",
+    "--json",
+    tmp_path / "file" / "out.json",
+  )
   last = result.stderr.strip().splitlines()[-1]  # after the progress lines of the runs
   assert result.returncode == 2 and last.startswith("error: --json ") and "cannot write the records" in last
   assert "Traceback" not in result.stderr and "| jax | softmax | eval |" in result.stdout
 
 
-@pytest.mark.parametrize("args,message", [
+@pytest.mark.parametrize(
+  "args,message",
+  [
     (["--modes", "train,fly"], "--modes takes a comma-separated subset of train,eval"),
     (["--steps", "0"], "--steps"),
     (["--config.model=resnet18"], "unknown model 'resnet18'"),
     (["--config.batch_size=3"], "does not divide by the 2 devices"),
     (["--config", "configs/nope.py"], "nope.py"),
-])
+  ],
+)
 def test_bad_flags_are_one_line_and_exit_code_2(args, message):
   result = run_cli("--config", "configs/softmax.py", "--config.image_size=32", *args)
   assert result.returncode == 2
@@ -204,11 +254,16 @@ def _xla_flops_batch_1(name, image_size):
   shapes only: nothing is initialised or compiled."""
   model = models.create_model(name, num_classes=3, bn_axis_name=steps.AXIS)
   state = jax.eval_shape(
-      lambda: create_train_state(model, optim.create_optimizer(default.get_config()), jax.random.key(0), image_size))
+    lambda: create_train_state(model, optim.create_optimizer(default.get_config()), jax.random.key(0), image_size)
+  )
   images = jax.ShapeDtypeStruct((1, 1, image_size, image_size, 3), jnp.uint8)
   batch = {"image": images, "label": jax.ShapeDtypeStruct((1, 1), jnp.int32)}
-  step = jax.vmap(functools.partial(steps.train_step, preprocess_mode="raw"), in_axes=(None, 0, None),
-                  axis_name=steps.AXIS, axis_size=1)
+  step = jax.vmap(
+    functools.partial(steps.train_step, preprocess_mode="raw"),
+    in_axes=(None, 0, None),
+    axis_name=steps.AXIS,
+    axis_size=1,
+  )
   train = flops.xla_flops(jax.jit(step).lower(state, batch, jax.random.key(0)))
   x = jax.ShapeDtypeStruct((1, image_size, image_size, 3), jnp.float32)
   forward = flops.xla_flops(jax.jit(lambda v, x: model.apply(v, x)).lower(state.variables(), x))
@@ -239,6 +294,7 @@ def test_softmax_flops_match_xla_exactly():
 def test_torch_reference_has_the_flax_parameter_counts(name):
   torch = pytest.importorskip("torch", reason=TORCH_SKIP)
   from benchmarks import torch_models  # pylint: disable=g-import-not-at-top
+
   flax_model = models.create_model(name, num_classes=3)
   expected = models.count_params(models.init_shapes(flax_model), flax_model.trainable_keys)
   with torch.device("meta"):  # shapes only, as init_shapes
@@ -253,6 +309,7 @@ def test_torch_flop_counter_agrees_with_the_analytic_count(name):
   from torch.utils.flop_counter import FlopCounterMode  # pylint: disable=g-import-not-at-top
 
   from benchmarks import torch_models  # pylint: disable=g-import-not-at-top
+
   model, x = torch_models.create_model(name, 3, 32), torch.zeros(1, 3, 32, 32)
   with FlopCounterMode(display=False) as forward, torch.no_grad():
     model.eval()(x)
@@ -265,10 +322,21 @@ def test_torch_flop_counter_agrees_with_the_analytic_count(name):
 def test_torch_reference_records(tiny_config):
   pytest.importorskip("torch", reason=TORCH_SKIP)
   torch_reference = suite.load_torch_reference()
-  results = suite.benchmark(tiny_config, frameworks=("torch",), modes=("train", "eval"), precisions=("fp32", "bf16"),
-                            num_steps=2, warmup=0, torch_reference=torch_reference)
+  results = suite.benchmark(
+    tiny_config,
+    frameworks=("torch",),
+    modes=("train", "eval"),
+    precisions=("fp32", "bf16"),
+    num_steps=2,
+    warmup=0,
+    torch_reference=torch_reference,
+  )
   assert [(r["mode"], r["precision"]) for r in results] == [
-      ("train", "fp32"), ("eval", "fp32"), ("train", "bf16"), ("eval", "bf16")]
+    ("train", "fp32"),
+    ("eval", "fp32"),
+    ("train", "bf16"),
+    ("eval", "bf16"),
+  ]
   for r in results:
     assert r["framework"] == "torch" and r["devices"] == 1 and r["parallelism"] == "single"
     assert r["flops_source"] == "analytic" and r["flops_per_step"] == r["model_flops_per_step"] > 0

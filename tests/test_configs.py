@@ -8,13 +8,17 @@ from dclf import models, state
 
 # config: (model, optimizer, learning rate, Keras decay, batch, epochs, dataset, preprocess)
 POSTER = {
-    "softmax": ("softmax", "adam", 1e-3, 0.0, 128, 20, "distortions/blur_noise_split95", "raw"),
-    "vgg16_scratch": ("vgg16_scratch", "adam", 1e-3, 0.0, 128, 20, "distortions/blur_noise_split95", "raw"),
-    "vgg16_transfer": ("vgg16_transfer", "rmsprop", 1e-3, 2e-5, 128, 10, "distortions/blur_noise", "caffe"),
-    "sgdnet": ("sgdnet", "rmsprop", 1e-3, 2e-5, 128, 10, "distortions/blur_noise", "caffe"),
+  "softmax": ("softmax", "adam", 1e-3, 0.0, 128, 20, "distortions/blur_noise_split95", "raw"),
+  "vgg16_scratch": ("vgg16_scratch", "adam", 1e-3, 0.0, 128, 20, "distortions/blur_noise_split95", "raw"),
+  "vgg16_transfer": ("vgg16_transfer", "rmsprop", 1e-3, 2e-5, 128, 10, "distortions/blur_noise", "caffe"),
+  "sgdnet": ("sgdnet", "rmsprop", 1e-3, 2e-5, 128, 10, "distortions/blur_noise", "caffe"),
 }
-COUNTS = {"softmax": (451_587, 451_587), "vgg16_scratch": (112_771_907, 112_771_907),
-          "vgg16_transfer": (112_771_907, 105_136_643), "sgdnet": (24_637_827, 1_539)}
+COUNTS = {
+  "softmax": (451_587, 451_587),
+  "vgg16_scratch": (112_771_907, 112_771_907),
+  "vgg16_transfer": (112_771_907, 105_136_643),
+  "sgdnet": (24_637_827, 1_539),
+}
 
 
 def _config(name):
@@ -24,8 +28,16 @@ def _config(name):
 @pytest.mark.parametrize("name", sorted(POSTER))
 def test_poster_recipe(name):
   c = _config(name)
-  assert (c.model, c.optimizer, c.learning_rate, c.lr_decay, c.batch_size, c.num_epochs, c.dataset,
-          c.preprocess) == POSTER[name]
+  assert (
+    c.model,
+    c.optimizer,
+    c.learning_rate,
+    c.lr_decay,
+    c.batch_size,
+    c.num_epochs,
+    c.dataset,
+    c.preprocess,
+  ) == POSTER[name]
   assert c.parallelism == "pmap" and not c.frozen_bn_batch_stats and c.image_size == 224
   assert importlib.import_module(f"configs.{name}").__doc__.count("python -m dclf.main") == 1
 

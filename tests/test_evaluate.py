@@ -33,7 +33,9 @@ def test_training_ends_with_a_test_report(sample_run):
   assert report["accuracy"] == pytest.approx(np.trace(confusion) / confusion.sum())
   assert [row["support"] for row in report["per_class"].values()] == [2, 2, 2]
   assert {name: set(features) for name, features in report["by_severity"].items()} == {
-      "blur": {"radius"}, "noise": {"amount", "density"}}
+    "blur": {"radius"},
+    "noise": {"amount", "density"},
+  }
   radius_bins = report["by_severity"]["blur"]["radius"]
   assert [b["low"] for b in radius_bins] == list(range(1, 11)) and sum(b["count"] for b in radius_bins) == 2
 
@@ -50,6 +52,7 @@ def test_live_counts_every_image_once_and_maps_classes_by_name(live_report, samp
   # The same confusion matrix as predicting every LIVE image directly.
   import dclf.data  # pylint: disable=g-import-not-at-top
   from dclf.predict import Predictor  # pylint: disable=g-import-not-at-top
+
   source, _ = dclf.data.get_source(LIVE, "test", data_dir=str(live_data_dir))
   examples = [source[i] for i in range(len(source))]
   probabilities = Predictor(sample_run).predict(np.stack([ex["image"] for ex in examples]))
@@ -67,10 +70,11 @@ def test_errors_are_one_line(tmp_path, sample_run, synthetic_softmax_run, live_d
   assert "is not a dclf workdir" in _fails("--workdir", tmp_path, "--split", "test")
   assert "unknown split 'nope'" in _fails("--workdir", sample_run, "--split", "nope")
   assert "the following arguments are required: --split" in _fails("--workdir", sample_run)
-  assert "positive multiple of the 2 devices" in _fails("--workdir", sample_run, "--split", "test",
-                                                        "--batch_size", "3")
+  assert "positive multiple of the 2 devices" in _fails("--workdir", sample_run, "--split", "test", "--batch_size", "3")
   assert "live_iqa/blur_noise_pad_resize is not built" in _fails(
-      "--workdir", sample_run, "--split", "live_iqa/blur_noise_pad_resize", "--data_dir", live_data_dir)
+    "--workdir", sample_run, "--split", "live_iqa/blur_noise_pad_resize", "--data_dir", live_data_dir
+  )
   assert "softmax takes 32x32 images; the dataset's are 224x224" in _fails(
-      "--workdir", synthetic_softmax_run, "--split", LIVE, "--data_dir", live_data_dir)
+    "--workdir", synthetic_softmax_run, "--split", LIVE, "--data_dir", live_data_dir
+  )
   assert not (synthetic_softmax_run / "eval" / "live_iqa_blur_noise_test").exists()

@@ -51,8 +51,10 @@ def test_per_label_and_exact_match():
 def test_binned_accuracy_counts_every_value_once():
   # Bins [1, 2) and [2, 3]; 0.5 and 7 fall in the open-ended outer bins.
   bins = severity.binned_accuracy([0.5, 1.5, 2.0, 3.0, 7.0], [1, 0, 1, 1, 0], [1, 2, 3])
-  assert bins == [{"low": 1.0, "high": 2.0, "count": 2, "accuracy": 0.5},
-                  {"low": 2.0, "high": 3.0, "count": 3, "accuracy": pytest.approx(2 / 3)}]
+  assert bins == [
+    {"low": 1.0, "high": 2.0, "count": 2, "accuracy": 0.5},
+    {"low": 2.0, "high": 3.0, "count": 3, "accuracy": pytest.approx(2 / 3)},
+  ]
   assert severity.binned_accuracy([1.0], [1], [1, 2, 3])[1] == {"low": 2.0, "high": 3.0, "count": 0, "accuracy": None}
   assert [severity.bin_label(bins, i) for i in range(2)] == ["[1, 2)", "[2, 3]"]
 
@@ -65,8 +67,11 @@ def test_quantile_edges_merge_ties():
 
 def test_by_severity_bins_each_distorted_class_by_its_own_features():
   classes = np.array([0, 1, 1, 2, 2])
-  features = {"radius": np.array([0, 1.5, 9.2, 0, 0]), "amount": np.array([0, 0, 0, 3, 25]),
-              "density": np.array([0, 0, 0, 0.2, 1.05])}
+  features = {
+    "radius": np.array([0, 1.5, 9.2, 0, 0]),
+    "amount": np.array([0, 0, 0, 3, 25]),
+    "density": np.array([0, 0, 0, 0.2, 1.05]),
+  }
   result = severity.by_severity(features, classes, NAMES, np.array([1, 0, 1, 1, 0]))
   assert set(result) == {"blur", "noise"} and set(result["blur"]) == {"radius"}
   assert set(result["noise"]) == {"amount", "density"}
@@ -80,18 +85,24 @@ def test_classes_map_by_name_and_other_names_are_an_error():
   np.testing.assert_array_equal(index, [1, 2, 0])
   np.testing.assert_array_equal(objectives.SingleLabel().targets([0, 1, 2], index), [1, 2, 0])
   np.testing.assert_array_equal(objectives.MultiLabel().targets([[1, 0]], np.array([1, 0])), [[False, True]])
-  with pytest.raises(UsageError, match=r"^the model's classes \(reference, blur, noise\) are not the dataset's "
-                                       r"\(reference, blur, noise, blur_and_noise\)$"):
+  with pytest.raises(
+    UsageError,
+    match=r"^the model's classes \(reference, blur, noise\) are not the dataset's "
+    r"\(reference, blur, noise, blur_and_noise\)$",
+  ):
     objectives.model_index(NAMES, NAMES + ("blur_and_noise",), "classes")
 
 
-@pytest.mark.parametrize("target,dataset,split,folder", [
+@pytest.mark.parametrize(
+  "target,dataset,split,folder",
+  [
     ("test", "own/ds", "test", "test"),
     ("train[:10%]", "own/ds", "train[:10%]", "train_10"),
     ("live_iqa/blur_noise", "live_iqa/blur_noise", "test", "live_iqa_blur_noise_test"),
     ("live_iqa/blur_noise:test[:5]", "live_iqa/blur_noise", "test[:5]", "live_iqa_blur_noise_test_5"),
     ("synthetic:validation", "synthetic", "validation", "synthetic_validation"),
-])
+  ],
+)
 def test_evaluation_targets(tmp_path, target, dataset, split, folder):
   assert evaluator.parse_target(target, "own/ds") == (dataset, split)
   assert evaluator.output_dir(tmp_path, target, "own/ds") == tmp_path / "eval" / folder

@@ -9,11 +9,11 @@ from dclf import models
 # The Keras originals' counts (the poster; d-roland/distortionClassfication; ysyscool/SGDNet):
 # (total incl. BatchNorm statistics, trainable).
 EXPECTED_COUNTS = {
-    "softmax": (451_587, 451_587),
-    "vgg16_scratch": (112_771_907, 112_771_907),
-    "vgg16_transfer": (112_771_907, 105_136_643),
-    "sgdnet": (24_637_827, 1_539),
-    "sgdnet_quality": (26_344_449, 26_291_329),
+  "softmax": (451_587, 451_587),
+  "vgg16_scratch": (112_771_907, 112_771_907),
+  "vgg16_transfer": (112_771_907, 105_136_643),
+  "sgdnet": (24_637_827, 1_539),
+  "sgdnet_quality": (26_344_449, 26_291_329),
 }
 
 
@@ -27,8 +27,7 @@ def test_parameter_counts(name):
 def test_vgg16_blocks_1_to_4_have_keras_names_and_count():
   variables = models.init_shapes(models.create_model("vgg16_transfer", num_classes=3))
   features = variables["params"]["features"]
-  assert sorted(features) == sorted(
-      f"block{b}_conv{i}" for b, n in enumerate((2, 2, 3, 3), 1) for i in range(1, n + 1))
+  assert sorted(features) == sorted(f"block{b}_conv{i}" for b, n in enumerate((2, 2, 3, 3), 1) for i in range(1, n + 1))
   assert features["block4_conv3"]["kernel"].shape == (3, 3, 512, 512)
   assert models.count_params({"params": features}, []) == (7_635_264, 0)
   head = variables["params"]["head"]

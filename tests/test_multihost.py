@@ -29,9 +29,26 @@ def _free_port() -> int:
 
 def _start_processes(workdir, *extra, num=2):
   port = _free_port()
-  return [start_module("dclf.main", *ARGS, "--workdir", workdir, *extra, "--coordinator_address", f"localhost:{port}",
-                       "--num_processes", num, "--process_id", i, env=_env(1), stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, text=True) for i in range(num)]
+  return [
+    start_module(
+      "dclf.main",
+      *ARGS,
+      "--workdir",
+      workdir,
+      *extra,
+      "--coordinator_address",
+      f"localhost:{port}",
+      "--num_processes",
+      num,
+      "--process_id",
+      i,
+      env=_env(1),
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
+      text=True,
+    )
+    for i in range(num)
+  ]
 
 
 def _wait(procs, timeout=600):
@@ -52,8 +69,11 @@ def _assert_same_run(a, b, rtol=1e-6, atol=1e-7):
   summary_b = json.loads((b / "summary.json").read_text())
   assert summary_a["step"] == summary_b["step"]
   assert summary_a["train_loss"] == pytest.approx(summary_b["train_loss"], rel=max(rtol, 1e-6))
-  jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=rtol, atol=atol),
-               checkpoint.load_variables(a)[1], checkpoint.load_variables(b)[1])
+  jax.tree.map(
+    lambda x, y: np.testing.assert_allclose(x, y, rtol=rtol, atol=atol),
+    checkpoint.load_variables(a)[1],
+    checkpoint.load_variables(b)[1],
+  )
   return summary_a, summary_b
 
 

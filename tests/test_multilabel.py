@@ -18,8 +18,10 @@ from eval_fixtures import LIVE, MULTILABEL_SAMPLE
 def test_sigmoid_cross_entropy_and_exact_match():
   objective = objectives.OBJECTIVES["multilabel"]
   logits, labels = jnp.array([[2.0, -1.0], [0.5, 3.0]]), jnp.array([[1, 0], [0, 1]], jnp.uint8)
-  expected = [np.mean([np.log1p(np.exp(-2.0)), np.log1p(np.exp(-1.0))]),
-              np.mean([np.log1p(np.exp(0.5)), np.log1p(np.exp(-3.0))])]
+  expected = [
+    np.mean([np.log1p(np.exp(-2.0)), np.log1p(np.exp(-1.0))]),
+    np.mean([np.log1p(np.exp(0.5)), np.log1p(np.exp(-3.0))]),
+  ]
   np.testing.assert_allclose(objective.loss(logits, labels), expected, rtol=1e-6)
   hits = objective.hits(logits, labels)
   np.testing.assert_array_equal(hits["accuracy"], [True, False])
@@ -69,5 +71,6 @@ def _evaluate_fails(workdir, split, data_dir) -> str:
 
 def test_label_sets_that_do_not_match_are_one_line_errors(multilabel_run, sample_run, live_data_dir):
   assert "live_iqa/blur_noise has no multi-hot `labels`" in _evaluate_fails(multilabel_run, LIVE, live_data_dir)
-  assert ("the model's classes (reference, blur, noise) are not the dataset's (reference, blur, noise, "
-          "blur_and_noise)") in _evaluate_fails(sample_run, MULTILABEL_SAMPLE, live_data_dir)
+  assert (
+    "the model's classes (reference, blur, noise) are not the dataset's (reference, blur, noise, blur_and_noise)"
+  ) in _evaluate_fails(sample_run, MULTILABEL_SAMPLE, live_data_dir)

@@ -46,8 +46,9 @@ def test_a_corrupt_file_is_one_error_line_and_the_others_are_classified(capsys, 
   # The API gives the same numbers, batched differently.
   predictor = predict.Predictor(sample_run, device_batch=2)
   images = np.stack([predict.load_image(photo_folder / name, predictor.image_size) for name in GOOD])
-  np.testing.assert_allclose(predictor.predict(images), [list(r["probabilities"].values()) for r in results],
-                             rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(
+    predictor.predict(images), [list(r["probabilities"].values()) for r in results], rtol=1e-5, atol=1e-6
+  )
   assert predictor.predict(images[:0]).shape == (0, 3)
   with pytest.raises(ValueError, match=r"expected uint8 images shaped \(n, 224, 224, 3\)"):
     predictor.predict(images[0])
@@ -55,25 +56,33 @@ def test_a_corrupt_file_is_one_error_line_and_the_others_are_classified(capsys, 
 
   table = predict.format_table(results).splitlines()
   assert table[0].split() == ["path", "label", *CLASSES] and len(table) == 4
-  assert table[1].split() == [results[0]["path"], results[0]["label"],
-                              *(f"{p:.4f}" for p in results[0]["probabilities"].values())]
+  assert table[1].split() == [
+    results[0]["path"],
+    results[0]["label"],
+    *(f"{p:.4f}" for p in results[0]["probabilities"].values()),
+  ]
 
 
 def test_table_with_top_k(capsys, sample_run, photo_folder):
   paths = [str(photo_folder / name) for name in GOOD[:2]]
-  assert predict.main(["--workdir", str(sample_run), "--format", "table", "--top-k", "2", "--device-batch", "1",
-                       *paths]) == 0
+  assert (
+    predict.main(["--workdir", str(sample_run), "--format", "table", "--top-k", "2", "--device-batch", "1", *paths])
+    == 0
+  )
   lines = capsys.readouterr().out.splitlines()
   assert lines[0].split() == ["path", "label", "top1", "top2"] and len(lines) == 3
   path, label, top1, p1, top2, p2 = lines[1].split()
   assert path == paths[0] and top1 == label and float(p1) >= float(p2) and top2 in CLASSES
 
 
-@pytest.mark.parametrize("args,message", [
+@pytest.mark.parametrize(
+  "args,message",
+  [
     (["--workdir", "{absent}", "{photo}"], "{absent}: {absent}/config.json not found"),
     (["--workdir", "{run}", "{empty}"], "no image found in {empty}"),
     (["--workdir", "{run}", "--top-k", "-1", "{photo}"], "--top-k must be >= 0"),
-])
+  ],
+)
 def test_usage_errors_are_one_line_exit_2(tmp_path, capsys, sample_run, photo_folder, args, message):
   names = {"absent": tmp_path / "absent", "photo": photo_folder / "a.png", "run": sample_run, "empty": tmp_path}
   assert predict.main([arg.format(**names) for arg in args]) == 2

@@ -21,8 +21,12 @@ def _state(name, config, image_size, **model_kwargs):
 
 def _frozen_small_cnn_state(config, image_size, frozen_bn_batch_stats=False):
   """The real Network/step machinery on a CPU-sized model with frozen BatchNorm features."""
-  model = models.Network(features=models.SmallCNN(bn_axis_name=steps.AXIS), head=models.LinearHead(3, pool="avg"),
-                         freeze_features=True, frozen_bn_batch_stats=frozen_bn_batch_stats)
+  model = models.Network(
+    features=models.SmallCNN(bn_axis_name=steps.AXIS),
+    head=models.LinearHead(3, pool="avg"),
+    freeze_features=True,
+    frozen_bn_batch_stats=frozen_bn_batch_stats,
+  )
   return create_train_state(model, optim.create_optimizer(config), jax.random.key(0), image_size)
 
 
@@ -88,9 +92,12 @@ def test_batchnorm_statistics_are_global_over_devices(tiny_config):
   _, two_devices = _train("pmap", state, 32, num_steps=1)
   batch = next(_batches(32, 8, 1))
   images = jnp.asarray(batch["image"].reshape(8, 32, 32, 3), jnp.float32)
-  _, mutated = jax.vmap(lambda x: state.apply_fn(state.variables(), x, train=True, mutable=["batch_stats"],
-                                                 rngs={"dropout": jax.random.key(0)}),
-                        axis_name=steps.AXIS)(images[None])
+  _, mutated = jax.vmap(
+    lambda x: state.apply_fn(
+      state.variables(), x, train=True, mutable=["batch_stats"], rngs={"dropout": jax.random.key(0)}
+    ),
+    axis_name=steps.AXIS,
+  )(images[None])
   whole = jax.tree.map(lambda x: x[0], mutated["batch_stats"])
   _assert_trees_close(two_devices["batch_stats"], whole, rtol=1e-4, atol=1e-5)
 
@@ -120,7 +127,8 @@ def test_frozen_features_have_no_backward_pass(tiny_config, name, trainable_conv
   batch = jax.tree.map(lambda x: x[0], batch)
   step = functools.partial(steps.train_step, preprocess_mode="raw")
   jaxpr = jax.make_jaxpr(jax.vmap(step, in_axes=(None, None, None), axis_name=steps.AXIS, axis_size=1))(
-      state, batch, jax.random.key(0))
+    state, batch, jax.random.key(0)
+  )
   backward = _count_convs(jaxpr.jaxpr) - 11
   assert backward == trainable_convs + (trainable_convs - 1)
 
@@ -139,7 +147,9 @@ def test_frozen_features_get_no_update(tiny_config):
   state = _frozen_small_cnn_state(tiny_config, 32)
   _, tree = _train("pmap", state, 32)
   jax.tree.map(np.testing.assert_array_equal, tree["params"]["features"], jax.device_get(state.params["features"]))
-  changed = jax.tree.map(lambda a, b: not np.array_equal(a, b), tree["params"]["head"], jax.device_get(state.params["head"]))
+  changed = jax.tree.map(
+    lambda a, b: not np.array_equal(a, b), tree["params"]["head"], jax.device_get(state.params["head"])
+  )
   assert all(jax.tree.leaves(changed))
 
 
@@ -149,8 +159,9 @@ def test_frozen_batchnorm_runs_in_inference_mode(tiny_config):
   state = _frozen_small_cnn_state(tiny_config, 32)
   images = jnp.asarray(next(_batches(32, 4, 1, num_devices=1))["image"][0], jnp.float32)
   variables = state.variables()
-  in_axis = lambda s: jax.jit(jax.vmap(lambda x: s.apply_fn(variables, x, train=True, mutable=["batch_stats"])[0],
-                                       axis_name=steps.AXIS))(images[None])[0]
+  in_axis = lambda s: jax.jit(
+    jax.vmap(lambda x: s.apply_fn(variables, x, train=True, mutable=["batch_stats"])[0], axis_name=steps.AXIS)
+  )(images[None])[0]
   eval_out = jax.jit(lambda x: state.apply_fn(variables, x, train=False))(images)
   np.testing.assert_allclose(in_axis(state), eval_out, rtol=1e-5, atol=1e-5)
   quirk = _frozen_small_cnn_state(tiny_config, 32, frozen_bn_batch_stats=True)

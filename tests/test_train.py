@@ -27,13 +27,33 @@ def _final(workdir):
 
 
 def test_outputs_of_a_run(tmp_path):
-  result = run_module("dclf.main", *_main_args(tmp_path, "small_cnn", "--config.num_train_steps=8",
-                                               "--config.checkpoint_every_steps=4", "--config.parallelism=jit"))
+  result = run_module(
+    "dclf.main",
+    *_main_args(
+      tmp_path,
+      "small_cnn",
+      "--config.num_train_steps=8",
+      "--config.checkpoint_every_steps=4",
+      "--config.parallelism=jit",
+    ),
+  )
   assert result.returncode == 0, result.stderr
   assert "params: total=99899 trainable=99403" in result.stdout
   summary = json.loads((tmp_path / "summary.json").read_text())
-  for key in ("step", "train_loss", "train_accuracy", "eval_accuracy", "params_total", "params_trainable",
-              "images_per_sec", "devices", "processes", "parallelism", "device_kind", "versions"):
+  for key in (
+    "step",
+    "train_loss",
+    "train_accuracy",
+    "eval_accuracy",
+    "params_total",
+    "params_trainable",
+    "images_per_sec",
+    "devices",
+    "processes",
+    "parallelism",
+    "device_kind",
+    "versions",
+  ):
     assert summary[key] is not None, key
   assert summary["step"] == 8 and summary["devices"] == 2 and summary["parallelism"] == "jit"
   assert summary["eval_examples"] == 256  # the whole synthetic validation split, once
@@ -72,9 +92,13 @@ def test_sigkill_then_rerun_equals_an_uninterrupted_run(tmp_path):
 
 
 def test_sigterm_saves_the_current_step_and_exits_zero(tmp_path):
-  proc = start_module("dclf.main", *_main_args(tmp_path, "softmax", "--config.num_train_steps=100000",
-                                                "--config.checkpoint_every_steps=100000"),
-                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  proc = start_module(
+    "dclf.main",
+    *_main_args(tmp_path, "softmax", "--config.num_train_steps=100000", "--config.checkpoint_every_steps=100000"),
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    text=True,
+  )
   deadline = time.time() + 240
   while not (tmp_path / "metrics.jsonl").exists():
     assert proc.poll() is None and time.time() < deadline, proc.stderr.read() if proc.poll() is not None else ""
@@ -89,7 +113,9 @@ def test_sigterm_saves_the_current_step_and_exits_zero(tmp_path):
   assert saved == [summary["step"]] and 0 < summary["step"] < 100000
 
 
-@pytest.mark.parametrize("args,message", [
+@pytest.mark.parametrize(
+  "args,message",
+  [
     (["--config.model=resnet18"], "unknown model 'resnet18'"),
     (["--config.batch_size=7"], "does not divide by the 2 devices"),
     (["--config.optimizer=lamb"], "unknown optimizer"),
@@ -97,7 +123,8 @@ def test_sigterm_saves_the_current_step_and_exits_zero(tmp_path):
     (["--config.batch_sizee=8"], "batch_sizee"),
     (["--config.batch_size=eight"], "batch_size"),
     (["--config.dataset=imagenet"], "imagenet"),
-])
+  ],
+)
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
   result = run_module("dclf.main", *_main_args(tmp_path / "w", "softmax", *args))
   assert result.returncode == 2, result.stderr

@@ -17,16 +17,17 @@ from dclf.bench.timing import time_steps
 
 # mode -> (compiled-on-call function, arguments after (state, batch), whether it returns a new state).
 MODES = {
-    "train": lambda compiled: (compiled.train, (compiled.rng,), True),
-    "eval": lambda compiled: (compiled.predict, (), False),
+  "train": lambda compiled: (compiled.train, (compiled.rng,), True),
+  "eval": lambda compiled: (compiled.predict, (), False),
 }
 
 
 def _device_batches(par, config, num_classes: int, real_data: bool):
   """The same device batch forever (synthetic), or the trainer's prefetching loader."""
   if real_data:
-    return input_pipeline.TrainBatches(data.real_loader(config), par.put_batch, len(par.devices),
-                                       input_pipeline.DataState())
+    return input_pipeline.TrainBatches(
+      data.real_loader(config), par.put_batch, len(par.devices), input_pipeline.DataState()
+    )
   label_key = objectives.of_config(config).label_key
   batch = input_pipeline.split_for_devices(data.synthetic_batch(config, num_classes, label_key), len(par.devices))
   return itertools.repeat(par.put_batch(batch))
@@ -50,8 +51,16 @@ def _program_memory_bytes(compiled):
   return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes)
 
 
-def run(config, initial_state: state.TrainState, *, mode: str, real_data: bool, num_steps: int, warmup: int,
-        model_flops: flops.ModelFlops) -> dict:
+def run(
+  config,
+  initial_state: state.TrainState,
+  *,
+  mode: str,
+  real_data: bool,
+  num_steps: int,
+  warmup: int,
+  model_flops: flops.ModelFlops,
+) -> dict:
   """Benchmarks `mode` of `config.model` with `config.parallelism` and `config.half_precision`,
   starting from `initial_state` (`dclf.state.initial_state(config)`, on the host; not modified)."""
   par = parallel.create(config.parallelism)
@@ -74,9 +83,20 @@ def run(config, initial_state: state.TrainState, *, mode: str, real_data: bool, 
   per_image = model_flops.train if mode == "train" else model_flops.forward
   device_flops = flops.xla_flops(compiled)
   return records.record(
-      framework="jax", versions=runtime.versions(), device_kind=jax.devices()[0].device_kind, devices=jax.device_count(),
-      config=config, mode=mode, parallelism=par.name, precision="bf16" if config.half_precision else "fp32",
-      data=data.describe(config, real_data), timings=timings, compile_s=compile_s,
-      flops_per_step=device_flops * jax.device_count() if device_flops else None, flops_source="xla",
-      model_flops_per_step=per_image * config.batch_size, peak_memory_bytes=_peak_memory_bytes(),
-      program_memory_bytes=_program_memory_bytes(compiled))
+    framework="jax",
+    versions=runtime.versions(),
+    device_kind=jax.devices()[0].device_kind,
+    devices=jax.device_count(),
+    config=config,
+    mode=mode,
+    parallelism=par.name,
+    precision="bf16" if config.half_precision else "fp32",
+    data=data.describe(config, real_data),
+    timings=timings,
+    compile_s=compile_s,
+    flops_per_step=device_flops * jax.device_count() if device_flops else None,
+    flops_source="xla",
+    model_flops_per_step=per_image * config.batch_size,
+    peak_memory_bytes=_peak_memory_bytes(),
+    program_memory_bytes=_program_memory_bytes(compiled),
+  )

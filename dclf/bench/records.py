@@ -30,51 +30,71 @@ def cpu_model() -> str:
 
 def host_info() -> dict:
   """The machine, with its load: timings on a shared machine mean little without it."""
-  return {"cpu": cpu_model(), "cpu_count": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
-          "python": platform.python_version()}
+  return {
+    "cpu": cpu_model(),
+    "cpu_count": os.cpu_count(),
+    "load_average": [round(x, 2) for x in os.getloadavg()],
+    "python": platform.python_version(),
+  }
 
 
-def record(*, framework: str, versions: dict, device_kind: str, devices: int, config, mode: str, parallelism: str,
-           precision: str, data: str, timings: Timings, compile_s: float, flops_per_step: float | None,
-           flops_source: str, model_flops_per_step: float, peak_memory_bytes: int | None,
-           program_memory_bytes: int | None = None, options: dict | None = None) -> dict:
+def record(
+  *,
+  framework: str,
+  versions: dict,
+  device_kind: str,
+  devices: int,
+  config,
+  mode: str,
+  parallelism: str,
+  precision: str,
+  data: str,
+  timings: Timings,
+  compile_s: float,
+  flops_per_step: float | None,
+  flops_source: str,
+  model_flops_per_step: float,
+  peak_memory_bytes: int | None,
+  program_memory_bytes: int | None = None,
+  options: dict | None = None,
+) -> dict:
   """The record of one configuration; `*_per_step` FLOPs are global (all devices)."""
   step_s = timings.back_to_back_step_s
   images_per_sec = config.batch_size / step_s
   peak = peaks.peak_flops(device_kind, precision)
   model_flops_per_sec_per_device = model_flops_per_step / step_s / devices
   return {
-      "framework": framework,
-      "versions": versions,
-      "model": config.model,
-      "mode": mode,
-      "parallelism": parallelism,
-      "precision": precision,
-      "batch_size": config.batch_size,
-      "batch_size_per_device": config.batch_size // devices,
-      "image_size": config.image_size,
-      "devices": devices,
-      "device_kind": device_kind,
-      "data": data,
-      "steps": len(timings.step_s),
-      "step_time_ms_median": 1e3 * timings.median_s,
-      "step_time_ms_p90": 1e3 * timings.p90_s,
-      "step_time_ms_back_to_back": 1e3 * step_s,
-      "cpu_time_ms_per_step": 1e3 * timings.back_to_back_cpu_s / len(timings.step_s),
-      "images_per_sec": images_per_sec,
-      "images_per_sec_per_device": images_per_sec / devices,
-      "compile_s": compile_s,
-      "first_call_s": timings.first_call_s,
-      "flops_per_step": flops_per_step,
-      "flops_source": flops_source,
-      "model_flops_per_step": model_flops_per_step,
-      "model_tflops_per_sec_per_device": model_flops_per_sec_per_device / 1e12,
-      "peak_flops_per_device": peak,
-      "mfu": model_flops_per_sec_per_device / peak if peak else None,
-      "peak_memory_bytes": peak_memory_bytes,
-      "program_memory_bytes": program_memory_bytes,
-      "options": options or {},
-      "host": host_info(),
+    "framework": framework,
+    "versions": versions,
+    "model": config.model,
+    "mode": mode,
+    "parallelism": parallelism,
+    "precision": precision,
+    "batch_size": config.batch_size,
+    "batch_size_per_device": config.batch_size // devices,
+    "image_size": config.image_size,
+    "devices": devices,
+    "device_kind": device_kind,
+    "data": data,
+    "steps": len(timings.step_s),
+    "step_time_ms_median": 1e3 * timings.median_s,
+    "step_time_ms_p90": 1e3 * timings.p90_s,
+    "step_time_ms_back_to_back": 1e3 * step_s,
+    "cpu_time_ms_per_step": 1e3 * timings.back_to_back_cpu_s / len(timings.step_s),
+    "images_per_sec": images_per_sec,
+    "images_per_sec_per_device": images_per_sec / devices,
+    "compile_s": compile_s,
+    "first_call_s": timings.first_call_s,
+    "flops_per_step": flops_per_step,
+    "flops_source": flops_source,
+    "model_flops_per_step": model_flops_per_step,
+    "model_tflops_per_sec_per_device": model_flops_per_sec_per_device / 1e12,
+    "peak_flops_per_device": peak,
+    "mfu": model_flops_per_sec_per_device / peak if peak else None,
+    "peak_memory_bytes": peak_memory_bytes,
+    "program_memory_bytes": program_memory_bytes,
+    "options": options or {},
+    "host": host_info(),
   }
 
 
@@ -84,30 +104,32 @@ def _fmt(value, spec: str, scale: float = 1.0) -> str:
 
 # (column header, cell of a record).
 COLUMNS = (
-    ("framework", lambda r: r["framework"] + "".join(f" +{k}" for k, v in sorted(r["options"].items()) if v)),
-    ("model", lambda r: r["model"]),
-    ("mode", lambda r: r["mode"]),
-    ("parallelism", lambda r: r["parallelism"]),
-    ("precision", lambda r: r["precision"]),
-    ("devices", lambda r: f"{r['devices']}x {r['device_kind']}"),
-    ("batch/device", lambda r: str(r["batch_size_per_device"])),
-    ("median ms", lambda r: _fmt(r["step_time_ms_median"], ",.1f")),
-    ("p90 ms", lambda r: _fmt(r["step_time_ms_p90"], ",.1f")),
-    ("back-to-back ms", lambda r: _fmt(r["step_time_ms_back_to_back"], ",.1f")),
-    ("CPU ms/step", lambda r: _fmt(r["cpu_time_ms_per_step"], ",.1f")),
-    ("img/s", lambda r: _fmt(r["images_per_sec"], ",.1f")),
-    ("img/s/device", lambda r: _fmt(r["images_per_sec_per_device"], ",.1f")),
-    ("compile s", lambda r: _fmt(r["compile_s"], ".2f")),
-    ("GFLOP/step", lambda r: _fmt(r["flops_per_step"], ".4g", 1e-9) + f" ({r['flops_source']})"),
-    ("model TFLOP/s/device", lambda r: _fmt(r["model_tflops_per_sec_per_device"], ".3g")),
-    ("MFU", lambda r: _fmt(r["mfu"], ".1%")),
-    ("peak memory GiB", lambda r: _fmt(r["peak_memory_bytes"], ".2f", 2.0 ** -30)),
+  ("framework", lambda r: r["framework"] + "".join(f" +{k}" for k, v in sorted(r["options"].items()) if v)),
+  ("model", lambda r: r["model"]),
+  ("mode", lambda r: r["mode"]),
+  ("parallelism", lambda r: r["parallelism"]),
+  ("precision", lambda r: r["precision"]),
+  ("devices", lambda r: f"{r['devices']}x {r['device_kind']}"),
+  ("batch/device", lambda r: str(r["batch_size_per_device"])),
+  ("median ms", lambda r: _fmt(r["step_time_ms_median"], ",.1f")),
+  ("p90 ms", lambda r: _fmt(r["step_time_ms_p90"], ",.1f")),
+  ("back-to-back ms", lambda r: _fmt(r["step_time_ms_back_to_back"], ",.1f")),
+  ("CPU ms/step", lambda r: _fmt(r["cpu_time_ms_per_step"], ",.1f")),
+  ("img/s", lambda r: _fmt(r["images_per_sec"], ",.1f")),
+  ("img/s/device", lambda r: _fmt(r["images_per_sec_per_device"], ",.1f")),
+  ("compile s", lambda r: _fmt(r["compile_s"], ".2f")),
+  ("GFLOP/step", lambda r: _fmt(r["flops_per_step"], ".4g", 1e-9) + f" ({r['flops_source']})"),
+  ("model TFLOP/s/device", lambda r: _fmt(r["model_tflops_per_sec_per_device"], ".3g")),
+  ("MFU", lambda r: _fmt(r["mfu"], ".1%")),
+  ("peak memory GiB", lambda r: _fmt(r["peak_memory_bytes"], ".2f", 2.0**-30)),
 )
 
 
 def markdown_table(records: list[dict]) -> str:
-  lines = ["| " + " | ".join(name for name, _ in COLUMNS) + " |",
-           "|" + "|".join("---" if i < 7 else "---:" for i in range(len(COLUMNS))) + "|"]
+  lines = [
+    "| " + " | ".join(name for name, _ in COLUMNS) + " |",
+    "|" + "|".join("---" if i < 7 else "---:" for i in range(len(COLUMNS))) + "|",
+  ]
   lines += ["| " + " | ".join(cell(r) for _, cell in COLUMNS) + " |" for r in records]
   return "\n".join(lines)
 
@@ -133,9 +155,10 @@ def load(paths) -> list[dict]:
 @cli.command
 def main(argv=None) -> int:
   """`python -m dclf.bench.records FILE_OR_DIR...`: one Markdown table of saved records."""
-  parser = cli.ArgumentParser(prog="python -m dclf.bench.records",
-                              description="Print benchmark records (--json files of python -m dclf.benchmark) "
-                              "as one Markdown table.")
+  parser = cli.ArgumentParser(
+    prog="python -m dclf.bench.records",
+    description="Print benchmark records (--json files of python -m dclf.benchmark) as one Markdown table.",
+  )
   parser.add_argument("paths", nargs="+", metavar="FILE_OR_DIR", help="record files, or folders of *.json records")
   args = parser.parse_args(argv)
   try:

@@ -16,6 +16,7 @@ def load_torch_reference():
   except ImportError:
     return None
   from dclf.bench import torch_reference  # pylint: disable=g-import-not-at-top  (optional: imports torch)
+
   return torch_reference
 
 
@@ -29,9 +30,19 @@ def _variant(config, precision: str, parallelism: str = "pmap"):
   return variant
 
 
-def benchmark(config, *, frameworks=("jax",), modes=MODES, parallelisms=("pmap", "jit"), precisions=("fp32",),
-              num_steps: int = 20, warmup: int = 3, real_data: bool = False, torch_reference=None,
-              torch_options=None) -> list[dict]:
+def benchmark(
+  config,
+  *,
+  frameworks=("jax",),
+  modes=MODES,
+  parallelisms=("pmap", "jit"),
+  precisions=("fp32",),
+  num_steps: int = 20,
+  warmup: int = 3,
+  real_data: bool = False,
+  torch_reference=None,
+  torch_options=None,
+) -> list[dict]:
   """Records for every (precision, mode), each with every JAX parallelism then PyTorch.
 
   `config.half_precision` and `config.parallelism` are overridden by `precisions` and
@@ -39,8 +50,9 @@ def benchmark(config, *, frameworks=("jax",), modes=MODES, parallelisms=("pmap",
   """
   state.validate(config)
   if "torch" in frameworks and config.model not in torch_reference.MODELS:
-    raise UsageError(f"the PyTorch reference has no model {config.model!r}; "
-                     f"it has: {', '.join(torch_reference.MODELS)}")
+    raise UsageError(
+      f"the PyTorch reference has no model {config.model!r}; it has: {', '.join(torch_reference.MODELS)}"
+    )
   num_classes = len(state.output_names(config))
   sized = _variant(config, "fp32")
   model_flops = flops.model_flops(state.build_model(sized, num_classes), sized.image_size)
@@ -58,6 +70,9 @@ def benchmark(config, *, frameworks=("jax",), modes=MODES, parallelisms=("pmap",
           results.append(jax_runner.run(_variant(config, precision, parallelism), initial, mode=mode, **common))
       if "torch" in frameworks:
         log("torch %s %s %s", config.model, mode, precision)
-        results.append(torch_reference.run(_variant(config, precision), mode=mode, num_classes=num_classes,
-                                           **common, **(torch_options or {})))
+        results.append(
+          torch_reference.run(
+            _variant(config, precision), mode=mode, num_classes=num_classes, **common, **(torch_options or {})
+          )
+        )
   return results

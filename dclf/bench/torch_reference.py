@@ -65,8 +65,14 @@ def _vgg_head(num_classes: int, image_size: int) -> nn.Sequential:
   """Conv 512 3x3 -> MaxPool -> Flatten -> Dense 4096 -> Dense(num_classes), on block4_pool."""
   side = image_size // 32
   return nn.Sequential(
-      nn.Conv2d(512, 512, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2), nn.Flatten(),
-      nn.Linear(side * side * 512, 4096), nn.ReLU(inplace=True), nn.Linear(4096, num_classes))
+    nn.Conv2d(512, 512, 3, padding=1),
+    nn.ReLU(inplace=True),
+    nn.MaxPool2d(2),
+    nn.Flatten(),
+    nn.Linear(side * side * 512, 4096),
+    nn.ReLU(inplace=True),
+    nn.Linear(4096, num_classes),
+  )
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:
@@ -80,9 +86,15 @@ class Bottleneck(nn.Module):
     super().__init__()
     f1, f2, f3 = filters
     self.branch = nn.Sequential(
-        nn.Conv2d(in_channels, f1, 1, stride=stride), _bn(f1), nn.ReLU(inplace=True),
-        nn.Conv2d(f1, f2, 3, padding=1), _bn(f2), nn.ReLU(inplace=True),
-        nn.Conv2d(f2, f3, 1), _bn(f3))
+      nn.Conv2d(in_channels, f1, 1, stride=stride),
+      _bn(f1),
+      nn.ReLU(inplace=True),
+      nn.Conv2d(f1, f2, 3, padding=1),
+      _bn(f2),
+      nn.ReLU(inplace=True),
+      nn.Conv2d(f2, f3, 1),
+      _bn(f3),
+    )
     self.shortcut = nn.Sequential(nn.Conv2d(in_channels, f3, 1, stride=stride), _bn(f3)) if projection else None
 
   def forward(self, x):
@@ -108,10 +120,10 @@ def _global_average_head(num_classes: int) -> nn.Sequential:
 
 
 MODELS: dict[str, Callable[[int, int], Network]] = {
-    "softmax": lambda n, size: Network(None, nn.Sequential(nn.Flatten(), nn.Linear(size * size * 3, n))),
-    "vgg16_scratch": lambda n, size: Network(_vgg_features(), _vgg_head(n, size)),
-    "vgg16_transfer": lambda n, size: Network(_vgg_features(), _vgg_head(n, size), freeze_features=True),
-    "sgdnet": lambda n, size: Network(_sgdnet_trunk(), _global_average_head(n), freeze_features=True),
+  "softmax": lambda n, size: Network(None, nn.Sequential(nn.Flatten(), nn.Linear(size * size * 3, n))),
+  "vgg16_scratch": lambda n, size: Network(_vgg_features(), _vgg_head(n, size)),
+  "vgg16_transfer": lambda n, size: Network(_vgg_features(), _vgg_head(n, size), freeze_features=True),
+  "sgdnet": lambda n, size: Network(_sgdnet_trunk(), _global_average_head(n), freeze_features=True),
 }
 
 
@@ -128,6 +140,3 @@ def count_params(model: nn.Module) -> tuple[int, int]:
   total += sum(b.numel() for name, b in model.named_buffers() if name.endswith(("running_mean", "running_var")))
   trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
   return total, trainable
-
-
-

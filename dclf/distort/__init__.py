@@ -10,14 +10,14 @@ from dclf.distort.registry import FILTERS, apply, defaults
 from dclf.distort.warp import marble, ripple, twirl
 
 __all__ = [
-    "FILTERS",
-    "apply",
-    "color_noise",
-    "defaults",
-    "gaussian_blur",
-    "marble",
-    "mono_noise",
-    "motion_blur",
-    "ripple",
-    "twirl",
+  "FILTERS",
+  "apply",
+  "color_noise",
+  "defaults",
+  "gaussian_blur",
+  "marble",
+  "mono_noise",
+  "motion_blur",
+  "ripple",
+  "twirl",
 ]

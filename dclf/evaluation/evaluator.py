@@ -52,20 +52,23 @@ def _check_image_size(config, image_shape) -> None:
     return
   model = state.build_model(config, len(config.class_names))
   if height != width or not models.takes_any_size(model, config.image_size, height):
-    raise UsageError(f"{config.model} takes {config.image_size}x{config.image_size} images; the dataset's are "
-                     f"{height}x{width}")
+    raise UsageError(
+      f"{config.model} takes {config.image_size}x{config.image_size} images; the dataset's are {height}x{width}"
+    )
 
 
-def evaluate_split(predict: inference.BatchPredictor, config, target: str, workdir, step: int, *, data_dir=None,
-             batch_size=None) -> dict:
+def evaluate_split(
+  predict: inference.BatchPredictor, config, target: str, workdir, step: int, *, data_dir=None, batch_size=None
+) -> dict:
   """Evaluates on `target`, writes W/eval/<name>/ (process 0) and returns the report.
 
   batch_size: global, over all processes (default config.batch_size).
   """
   batch_size = batch_size or config.batch_size
   if batch_size <= 0 or batch_size % (predict.num_devices * jax.process_count()):
-    raise UsageError(f"batch size {batch_size} must be a positive multiple of the "
-                     f"{predict.num_devices * jax.process_count()} devices")
+    raise UsageError(
+      f"batch size {batch_size} must be a positive multiple of the {predict.num_devices * jax.process_count()} devices"
+    )
   dataset_name, split = parse_target(target, config.dataset)
   data = _load_split(config, dataset_name, split, data_dir)
   source = data.splits[split]
@@ -76,14 +79,21 @@ def evaluate_split(predict: inference.BatchPredictor, config, target: str, workd
   first = source[0]
   _check_image_size(config, first["image"].shape)
   keys = tuple(key for key in dict.fromkeys((objective.label_key, "label", *severity.SEVERITY_BINS)) if key in first)
-  outputs = inference.predict_source(predict, source, batch_size=batch_size // jax.process_count(),
-                                     workers=config.data_workers, keys=keys)
+  outputs = inference.predict_source(
+    predict, source, batch_size=batch_size // jax.process_count(), workers=config.data_workers, keys=keys
+  )
   report = build_report(outputs, objective, index, data, config, split, step)
   directory = output_dir(workdir, target, config.dataset)
   if jax.process_index() == 0:
     report_files.write(report, objective, directory)
-  log("%s %s: accuracy %.4f on %d examples; report in %s", data.name, split, report["accuracy"],
-           report["num_examples"], directory)
+  log(
+    "%s %s: accuracy %.4f on %d examples; report in %s",
+    data.name,
+    split,
+    report["accuracy"],
+    report["num_examples"],
+    directory,
+  )
   return report
 
 
@@ -95,13 +105,13 @@ def build_report(outputs: dict, objective, index: np.ndarray, data, config, spli
   correct = objective.correct(predictions, targets)
   severities = {key: outputs[key] for key in severity.SEVERITY_BINS if key in outputs}
   return {
-      "model": config.model,
-      "dataset": data.name,
-      "split": split,
-      "step": int(step),
-      "multilabel": objective.name == "multilabel",
-      "num_examples": int(len(correct)),
-      "class_names": names,
-      **objective.summarize(predictions, targets, names),
-      "by_severity": severity.by_severity(severities, outputs["label"], data.class_names, correct),
+    "model": config.model,
+    "dataset": data.name,
+    "split": split,
+    "step": int(step),
+    "multilabel": objective.name == "multilabel",
+    "num_examples": int(len(correct)),
+    "class_names": names,
+    **objective.summarize(predictions, targets, names),
+    "by_severity": severity.by_severity(severities, outputs["label"], data.class_names, correct),
   }

@@ -26,8 +26,9 @@ def write(report: dict, objective, directory: Path) -> None:
 
 
 def _table(header, rows) -> list[str]:
-  return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(map(str, row)) + " |"
-                                                                           for row in rows]
+  return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + [
+    "| " + " | ".join(map(str, row)) + " |" for row in rows
+  ]
 
 
 def _number(value) -> str:
@@ -38,9 +39,14 @@ def _number(value) -> str:
 
 def markdown(report: dict, objective) -> str:
   kind = "multi-label, accuracy = exact match" if report["multilabel"] else "single-label"
-  lines = [f"# {report['model']} on {report['dataset']} `{report['split']}`", "",
-           f"Checkpoint step {report['step']}; {report['num_examples']} examples, each counted once ({kind}).", "",
-           f"**Accuracy: {report['accuracy']:.4f}**", ""]
+  lines = [
+    f"# {report['model']} on {report['dataset']} `{report['split']}`",
+    "",
+    f"Checkpoint step {report['step']}; {report['num_examples']} examples, each counted once ({kind}).",
+    "",
+    f"**Accuracy: {report['accuracy']:.4f}**",
+    "",
+  ]
   if "label_accuracy" in report:
     lines += [f"Label accuracy (mean over labels): {report['label_accuracy']:.4f}", ""]
   for title, matrix, names in objective.confusion_tables(report):
@@ -49,16 +55,19 @@ def markdown(report: dict, objective) -> str:
   breakdown = report[objective.breakdown]
   columns = [c for c in BREAKDOWN_COLUMNS if c in next(iter(breakdown.values()))]
   lines += [f"## {objective.what.capitalize()}", ""]
-  lines += _table([objective.unit, *columns],
-                  [[name, *(_number(row[c]) for c in columns)] for name, row in breakdown.items()]) + [""]
+  lines += _table(
+    [objective.unit, *columns], [[name, *(_number(row[c]) for c in columns)] for name, row in breakdown.items()]
+  ) + [""]
   lines += ["![confusion matrix](confusion_matrix.png)", ""]
   if report["by_severity"]:
     lines += ["## Accuracy by severity", ""]
     for name, features in report["by_severity"].items():
       for feature, bins in features.items():
         lines += [f"### {name}: {feature}", ""]
-        lines += _table([feature, "examples", "accuracy"],
-                        [[bin_label(bins, i), b["count"], _number(b["accuracy"])] for i, b in enumerate(bins)]) + [""]
+        lines += _table(
+          [feature, "examples", "accuracy"],
+          [[bin_label(bins, i), b["count"], _number(b["accuracy"])] for i, b in enumerate(bins)],
+        ) + [""]
     lines += ["![accuracy by severity](accuracy_by_severity.png)", ""]
   return "\n".join(lines)
 
@@ -110,8 +119,9 @@ def severity_png(by_severity: dict) -> bytes:
     positions = np.arange(len(bins))
     axes.bar(positions, accuracy, color="tab:blue")
     for position, b in zip(positions, bins):
-      axes.text(position, min(np.nan_to_num(accuracy[position]) + 0.02, 1.02), f"n={b['count']}", ha="center",
-                fontsize=7)
+      axes.text(
+        position, min(np.nan_to_num(accuracy[position]) + 0.02, 1.02), f"n={b['count']}", ha="center", fontsize=7
+      )
     axes.set_xticks(positions, [bin_label(bins, i) for i in positions], rotation=45, ha="right", fontsize=7)
     axes.set_ylim(0, 1.1)
     axes.set_xlabel(feature)

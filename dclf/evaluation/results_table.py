@@ -17,10 +17,10 @@ LIVE_DATASET = "live_iqa/blur_noise"  # the poster's LIVE recipe: shorter side 2
 
 # The poster's results table: accuracies on blur_noise (validation, test) and LIVE.
 POSTER_RESULTS = {
-    "softmax": {"validation": 0.450, "test": 0.455, "LIVE": None},
-    "vgg16_scratch": {"validation": 0.864, "test": 0.856, "LIVE": 0.661},
-    "vgg16_transfer": {"validation": 0.852, "test": 0.850, "LIVE": 0.40},
-    "sgdnet": {"validation": 0.869, "test": 0.837, "LIVE": 0.724},
+  "softmax": {"validation": 0.450, "test": 0.455, "LIVE": None},
+  "vgg16_scratch": {"validation": 0.864, "test": 0.856, "LIVE": 0.661},
+  "vgg16_transfer": {"validation": 0.852, "test": 0.850, "LIVE": 0.40},
+  "sgdnet": {"validation": 0.869, "test": 0.837, "LIVE": 0.724},
 }
 
 
@@ -50,8 +50,11 @@ def run_results(workdir) -> dict:
   except (FileNotFoundError, ValueError) as e:
     raise UsageError(str(e)) from None
   summary = _read_json(workdir / "summary.json") or {}
-  results = {"validation": summary.get("eval_accuracy") if summary.get("eval_split") == "validation" else None,
-             "test": summary.get("test_accuracy"), "LIVE": None}
+  results = {
+    "validation": summary.get("eval_accuracy") if summary.get("eval_split") == "validation" else None,
+    "test": summary.get("test_accuracy"),
+    "LIVE": None,
+  }
   step = summary.get("step")
   for path in sorted(workdir.glob("eval/*/report.json")):
     report = _read_json(path)
@@ -59,8 +62,7 @@ def run_results(workdir) -> dict:
     if column:
       results[column] = report["accuracy"]
       step = step if step is not None else report.get("step")
-  return {"run": str(workdir), "model": config.get("model"), "dataset": config.get("dataset"), "step": step,
-          **results}
+  return {"run": str(workdir), "model": config.get("model"), "dataset": config.get("dataset"), "step": step, **results}
 
 
 def _cell(value) -> str:
@@ -73,8 +75,16 @@ def markdown(rows) -> str:
   for row in rows:
     poster = POSTER_RESULTS.get(row["model"], {})
     numbers = [cell for column in COLUMNS for cell in (_cell(row[column]), _cell(poster.get(column)))]
-    lines.append("| " + " | ".join([row["run"], str(row["model"]), str(row["dataset"]),
-                                     "-" if row["step"] is None else str(row["step"]), *numbers]) + " |")
-  lines += ["", "Accuracy; `poster`: the number of the CS230 poster (Hsieh, Duffau, He; Winter 2020) for the "
-            "same model on blur_noise. LIVE: live_iqa/blur_noise, test split."]
+    lines.append(
+      "| "
+      + " | ".join(
+        [row["run"], str(row["model"]), str(row["dataset"]), "-" if row["step"] is None else str(row["step"]), *numbers]
+      )
+      + " |"
+    )
+  lines += [
+    "",
+    "Accuracy; `poster`: the number of the CS230 poster (Hsieh, Duffau, He; Winter 2020) for the "
+    "same model on blur_noise. LIVE: live_iqa/blur_noise, test split.",
+  ]
   return "\n".join(lines) + "\n"

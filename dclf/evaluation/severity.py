@@ -26,17 +26,23 @@ def binned_accuracy(values, correct, edges) -> list[dict]:
   bins = []
   for i in range(num_bins):
     hits = correct[index == i]
-    bins.append({"low": float(edges[i]), "high": float(edges[min(i + 1, len(edges) - 1)]), "count": int(hits.size),
-                 "accuracy": float(hits.mean()) if hits.size else None})
+    bins.append(
+      {
+        "low": float(edges[i]),
+        "high": float(edges[min(i + 1, len(edges) - 1)]),
+        "count": int(hits.size),
+        "accuracy": float(hits.mean()) if hits.size else None,
+      }
+    )
   return bins
 
 
 # feature -> bin edges for the values of one class.
 SEVERITY_BINS = {
-    "radius": lambda values: np.arange(1, 12),  # 1 px wide
-    "amount": lambda values: np.array([1, 6, 11, 16, 21, 26]),  # 1-5, 6-10, 11-15, 16-20, 21-26
-    "density": lambda values: np.array([0.1, 0.3, 0.5, 0.7, 0.9, 1.1]),
-    "sigma": lambda values: quantile_edges(values, 5),
+  "radius": lambda values: np.arange(1, 12),  # 1 px wide
+  "amount": lambda values: np.array([1, 6, 11, 16, 21, 26]),  # 1-5, 6-10, 11-15, 16-20, 21-26
+  "density": lambda values: np.array([0.1, 0.3, 0.5, 0.7, 0.9, 1.1]),
+  "sigma": lambda values: quantile_edges(values, 5),
 }
 
 
@@ -47,10 +53,15 @@ def by_severity(features: dict, classes, class_names, correct) -> dict:
   result = {}
   for index, name in enumerate(class_names):
     members = classes == index
-    carried = {feature: values[members] for feature, values in features.items()
-               if feature in SEVERITY_BINS and np.any(values[members] > 0)}
-    binned = {feature: binned_accuracy(values, correct[members], SEVERITY_BINS[feature](values))
-              for feature, values in carried.items()}
+    carried = {
+      feature: values[members]
+      for feature, values in features.items()
+      if feature in SEVERITY_BINS and np.any(values[members] > 0)
+    }
+    binned = {
+      feature: binned_accuracy(values, correct[members], SEVERITY_BINS[feature](values))
+      for feature, values in carried.items()
+    }
     if binned:
       result[name] = binned
   return result

@@ -24,44 +24,45 @@ def _softmax(num_classes, dtype, **_):
 def _vgg16(freeze):
   def build(num_classes, dtype, frozen_bn_batch_stats=False, **_):
     return Network(
-        features=VGG16(num_blocks=4, dtype=dtype),
-        head=VGGHead(num_classes, dtype=dtype),
-        freeze_features=freeze,
-        frozen_bn_batch_stats=frozen_bn_batch_stats,
+      features=VGG16(num_blocks=4, dtype=dtype),
+      head=VGGHead(num_classes, dtype=dtype),
+      freeze_features=freeze,
+      frozen_bn_batch_stats=frozen_bn_batch_stats,
     )
+
   return build
 
 
 def _sgdnet(num_classes, dtype, bn_epsilon=1e-3, bn_axis_name=None, frozen_bn_batch_stats=False, **_):
   return Network(
-      features=SGDNetTrunk(bn_epsilon=bn_epsilon, bn_axis_name=bn_axis_name, dtype=dtype),
-      head=LinearHead(num_classes, pool="avg", dtype=dtype),
-      freeze_features=True,
-      frozen_bn_batch_stats=frozen_bn_batch_stats,
+    features=SGDNetTrunk(bn_epsilon=bn_epsilon, bn_axis_name=bn_axis_name, dtype=dtype),
+    head=LinearHead(num_classes, pool="avg", dtype=dtype),
+    freeze_features=True,
+    frozen_bn_batch_stats=frozen_bn_batch_stats,
   )
 
 
 def _small_cnn(num_classes, dtype, bn_epsilon=1e-3, bn_axis_name=None, **_):
   return Network(
-      features=SmallCNN(bn_epsilon=bn_epsilon, bn_axis_name=bn_axis_name, dtype=dtype),
-      head=LinearHead(num_classes, pool="avg_max", dtype=dtype),
+    features=SmallCNN(bn_epsilon=bn_epsilon, bn_axis_name=bn_axis_name, dtype=dtype),
+    head=LinearHead(num_classes, pool="avg_max", dtype=dtype),
   )
 
 
 def _sgdnet_quality(num_classes=1, dtype=jnp.float32, bn_epsilon=1e-3, bn_axis_name=None, **_):
   del num_classes  # one quality score
   return Network(
-      features=SGDNetTrunk(bn_epsilon=bn_epsilon, bn_axis_name=bn_axis_name, dtype=dtype),
-      head=SGDNetQualityHead(dtype=dtype),
+    features=SGDNetTrunk(bn_epsilon=bn_epsilon, bn_axis_name=bn_axis_name, dtype=dtype),
+    head=SGDNetQualityHead(dtype=dtype),
   )
 
 
 CLASSIFIERS: dict[str, Callable[..., Network]] = {
-    "softmax": _softmax,
-    "vgg16_scratch": _vgg16(freeze=False),
-    "vgg16_transfer": _vgg16(freeze=True),
-    "sgdnet": _sgdnet,
-    "small_cnn": _small_cnn,  # not the poster's: a CPU-sized model for the quickstart and tests
+  "softmax": _softmax,
+  "vgg16_scratch": _vgg16(freeze=False),
+  "vgg16_transfer": _vgg16(freeze=True),
+  "sgdnet": _sgdnet,
+  "small_cnn": _small_cnn,  # not the poster's: a CPU-sized model for the quickstart and tests
 }
 MODELS: dict[str, Callable[..., Network]] = {**CLASSIFIERS, "sgdnet_quality": _sgdnet_quality}
 
@@ -94,5 +95,19 @@ def count_params(variables, trainable_keys) -> tuple[int, int]:
   return total, trainable
 
 
-__all__ = ["CLASSIFIERS", "MODELS", "Network", "ResNet50V1", "VGG16", "SGDNetTrunk", "SGDNetQualityHead",
-           "LinearHead", "VGGHead", "SmallCNN", "create_model", "init_shapes", "takes_any_size", "count_params"]
+__all__ = [
+  "CLASSIFIERS",
+  "MODELS",
+  "Network",
+  "ResNet50V1",
+  "VGG16",
+  "SGDNetTrunk",
+  "SGDNetQualityHead",
+  "LinearHead",
+  "VGGHead",
+  "SmallCNN",
+  "create_model",
+  "init_shapes",
+  "takes_any_size",
+  "count_params",
+]

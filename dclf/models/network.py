@@ -39,11 +39,11 @@ class Network(nn.Module):
 
 
 POOLS = {
-    "flatten": lambda x: x.reshape((x.shape[0], -1)),
-    "avg": lambda x: jnp.mean(x, axis=(1, 2)),
-    # Mean and max over space: whether a feature (a sharp edge, a noise texture) appears anywhere,
-    # not only how strong it is on average.
-    "avg_max": lambda x: jnp.concatenate([jnp.mean(x, axis=(1, 2)), jnp.max(x, axis=(1, 2))], axis=-1),
+  "flatten": lambda x: x.reshape((x.shape[0], -1)),
+  "avg": lambda x: jnp.mean(x, axis=(1, 2)),
+  # Mean and max over space: whether a feature (a sharp edge, a noise texture) appears anywhere,
+  # not only how strong it is on average.
+  "avg_max": lambda x: jnp.concatenate([jnp.mean(x, axis=(1, 2)), jnp.max(x, axis=(1, 2))], axis=-1),
 }
 
 

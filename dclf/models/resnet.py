@@ -31,8 +31,15 @@ class ResNet50V1(nn.Module):
   dtype: Any = jnp.float32
 
   def _bn(self, x, name, train):
-    return keras_batch_norm(x, name=name, train=train, epsilon=self.bn_epsilon, momentum=self.bn_momentum,
-                            axis_name=self.bn_axis_name, dtype=self.dtype)
+    return keras_batch_norm(
+      x,
+      name=name,
+      train=train,
+      epsilon=self.bn_epsilon,
+      momentum=self.bn_momentum,
+      axis_name=self.bn_axis_name,
+      dtype=self.dtype,
+    )
 
   def _conv(self, x, filters, kernel, name, strides=1, padding="SAME"):
     return nn.Conv(filters, kernel, strides=strides, padding=padding, dtype=self.dtype, name=name)(x)

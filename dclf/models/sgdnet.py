@@ -23,7 +23,9 @@ class SGDNetTrunk(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    x = ResNet50V1(bn_epsilon=self.bn_epsilon, bn_axis_name=self.bn_axis_name, dtype=self.dtype, name="backbone")(x, train=train)
+    x = ResNet50V1(bn_epsilon=self.bn_epsilon, bn_axis_name=self.bn_axis_name, dtype=self.dtype, name="backbone")(
+      x, train=train
+    )
     return nn.relu(nn.Conv(self.fraw_width, (1, 1), use_bias=False, dtype=self.dtype, name="fraw")(x))
 
 

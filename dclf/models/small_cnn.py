@@ -25,7 +25,14 @@ class SmallCNN(nn.Module):
     x = x / 255.0  # inputs are 0..255 pixels (or caffe-centred ones): keep activations O(1)
     for i, width in enumerate(self.widths, start=1):
       x = nn.Conv(width, (3, 3), padding="SAME", use_bias=False, dtype=self.dtype, name=f"conv{i}")(x)
-      x = keras_batch_norm(x, name=f"bn{i}", train=train, epsilon=self.bn_epsilon, momentum=self.bn_momentum, axis_name=self.bn_axis_name,
-                           dtype=self.dtype)
+      x = keras_batch_norm(
+        x,
+        name=f"bn{i}",
+        train=train,
+        epsilon=self.bn_epsilon,
+        momentum=self.bn_momentum,
+        axis_name=self.bn_axis_name,
+        dtype=self.dtype,
+      )
       x = nn.max_pool(nn.relu(x), (2, 2), strides=(2, 2))
     return x

@@ -32,8 +32,11 @@ def _parser() -> argparse.ArgumentParser:
   fetch.add_argument("model", choices=downloads.MODELS)
   fetch.add_argument("--dir", type=Path, default=downloads.DEFAULT_DIR, help="where to put it (default: %(default)s)")
   fetch.add_argument("--include-top", action="store_true", help="the file with the 1000-class ImageNet top")
-  convert_file = commands.add_parser("import", help="convert a Keras weight file into a new dclf workdir",
-                                     epilog="--config.FIELD=VALUE overrides a field of configs/MODEL.py.")
+  convert_file = commands.add_parser(
+    "import",
+    help="convert a Keras weight file into a new dclf workdir",
+    epilog="--config.FIELD=VALUE overrides a field of configs/MODEL.py.",
+  )
   convert_file.add_argument("model", choices=sorted(models.CLASSIFIERS))
   convert_file.add_argument("file", type=Path, help="Keras .h5 / .weights.h5 file (or a dclf workdir)")
   convert_file.add_argument("--workdir", type=Path, required=True, help="the new workdir")
@@ -49,8 +52,9 @@ def load_config(model: str, overrides: list[str]):
   argv = ["import", *overrides]
   flag_values = flags.FlagValues()
   try:
-    config_flags.DEFINE_config_dict("config", importlib.import_module(f"configs.{model}").get_config(),
-                                    flag_values=flag_values, sys_argv=argv)
+    config_flags.DEFINE_config_dict(
+      "config", importlib.import_module(f"configs.{model}").get_config(), flag_values=flag_values, sys_argv=argv
+    )
     flag_values(argv)
   except flags.Error as e:
     raise UsageError(str(e).splitlines()[0]) from None

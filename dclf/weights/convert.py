@@ -33,13 +33,21 @@ from dclf.weights.families import Source
 
 log = logging.getLogger("dclf.weights")
 
-KERAS_ORDER = (("params", "kernel"), ("params", "scale"), ("params", "bias"),
-               ("batch_stats", "mean"), ("batch_stats", "var"))
+KERAS_ORDER = (
+  ("params", "kernel"),
+  ("params", "scale"),
+  ("params", "bias"),
+  ("batch_stats", "mean"),
+  ("batch_stats", "var"),
+)
 
 
 def _leaves(variables) -> dict[tuple[str, ...], Any]:
-  return {(collection, *path): leaf for collection in ("params", "batch_stats")
-          for path, leaf in flax.traverse_util.flatten_dict(dict(variables.get(collection, {}))).items()}
+  return {
+    (collection, *path): leaf
+    for collection in ("params", "batch_stats")
+    for path, leaf in flax.traverse_util.flatten_dict(dict(variables.get(collection, {}))).items()
+  }
 
 
 def module_slots(variables) -> dict[str, list[tuple[str, ...]]]:
@@ -88,8 +96,11 @@ class Problems:
     self.misshaped.append(f"{name} {file_text} vs {model_text}")
 
   def raise_if_any(self, context: str) -> None:
-    parts = [f"{label}: {', '.join(names)}" for label, names in
-             (("missing", self.missing), ("extra", self.extra), ("mis-shaped", self.misshaped)) if names]
+    parts = [
+      f"{label}: {', '.join(names)}"
+      for label, names in (("missing", self.missing), ("extra", self.extra), ("mis-shaped", self.misshaped))
+      if names
+    ]
     if parts:
       raise WeightsError(f"{context}: {'; '.join(parts)}")
 
@@ -139,8 +150,14 @@ def read_workdir(path) -> Source:
   has_batch_norm = bool(variables.get("batch_stats"))
   bn_epsilon = config.get("bn_epsilon") if has_batch_norm else None
   modules = module_arrays(variables)
-  return Source(f"dclf workdir of {config.get('model', 'an unknown model')}", modules,
-                {path: path for path in modules}, [], [], bn_epsilon)
+  return Source(
+    f"dclf workdir of {config.get('model', 'an unknown model')}",
+    modules,
+    {path: path for path in modules},
+    [],
+    [],
+    bn_epsilon,
+  )
 
 
 @dataclass(frozen=True)
@@ -173,8 +190,14 @@ def convert(path, variables, model_label: str = "the model") -> Conversion:
   problems.raise_if_any(f"{path} ({found.description}) does not fit {model_label}")
   slots = module_slots(variables)
   loaded_batch_norm = any(key[0] == "batch_stats" for path in loaded for key in slots[path])
-  return Conversion(new_variables, found.description, found.bn_epsilon if loaded_batch_norm else None,
-                    loaded, kept, sorted(found.unused + unplaced))
+  return Conversion(
+    new_variables,
+    found.description,
+    found.bn_epsilon if loaded_batch_norm else None,
+    loaded,
+    kept,
+    sorted(found.unused + unplaced),
+  )
 
 
 def load(path, model_name: str, variables, *, bn_epsilon: float | None = None) -> dict:
@@ -185,8 +208,10 @@ def load(path, model_name: str, variables, *, bn_epsilon: float | None = None) -
     raise WeightsError(f"unknown model {model_name!r}; known: {', '.join(sorted(models.MODELS))}")
   result = convert(path, variables, model_name)
   if bn_epsilon is not None and result.bn_epsilon is not None and not math.isclose(bn_epsilon, result.bn_epsilon):
-    raise WeightsError(f"{path} holds BatchNorm statistics for epsilon {result.bn_epsilon:g} but {model_name} "
-                       f"uses {bn_epsilon:g}: set config.bn_epsilon={result.bn_epsilon:g}")
+    raise WeightsError(
+      f"{path} holds BatchNorm statistics for epsilon {result.bn_epsilon:g} but {model_name} "
+      f"uses {bn_epsilon:g}: set config.bn_epsilon={result.bn_epsilon:g}"
+    )
   log.info("%s: loaded %d layers into %s from %s", path, len(result.loaded), model_name, result.source)
   if result.kept:
     log.info("%s: not in the file, kept as given: %s", path, ", ".join(result.kept))

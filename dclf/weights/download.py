@@ -29,18 +29,26 @@ class KerasFile:
 _GOOGLEAPIS = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
 _FCHOLLET = "https://github.com/fchollet/deep-learning-models/releases/download/v0.2/"
 FILES = {  # (model, include_top) -> file
-    ("vgg16", False): KerasFile("vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                                _GOOGLEAPIS + "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                                "6d6bbae143d832006294945121d1f1fc"),
-    ("vgg16", True): KerasFile("vgg16_weights_tf_dim_ordering_tf_kernels.h5",
-                               _GOOGLEAPIS + "vgg16_weights_tf_dim_ordering_tf_kernels.h5",
-                               "64373286793e3c8b2b4e3219cbf3544b"),
-    ("resnet50", False): KerasFile("resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                                   _FCHOLLET + "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                                   "a268eb855778b3df3c7506639542a6af"),
-    ("resnet50", True): KerasFile("resnet50_weights_tf_dim_ordering_tf_kernels.h5",
-                                  _FCHOLLET + "resnet50_weights_tf_dim_ordering_tf_kernels.h5",
-                                  "a7b3fe01876f51b976af0dea6bc144eb"),
+  ("vgg16", False): KerasFile(
+    "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    _GOOGLEAPIS + "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    "6d6bbae143d832006294945121d1f1fc",
+  ),
+  ("vgg16", True): KerasFile(
+    "vgg16_weights_tf_dim_ordering_tf_kernels.h5",
+    _GOOGLEAPIS + "vgg16_weights_tf_dim_ordering_tf_kernels.h5",
+    "64373286793e3c8b2b4e3219cbf3544b",
+  ),
+  ("resnet50", False): KerasFile(
+    "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    _FCHOLLET + "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    "a268eb855778b3df3c7506639542a6af",
+  ),
+  ("resnet50", True): KerasFile(
+    "resnet50_weights_tf_dim_ordering_tf_kernels.h5",
+    _FCHOLLET + "resnet50_weights_tf_dim_ordering_tf_kernels.h5",
+    "a7b3fe01876f51b976af0dea6bc144eb",
+  ),
 }
 MODELS = sorted({model for model, _ in FILES})
 
@@ -70,7 +78,9 @@ def download(model: str, directory=DEFAULT_DIR, include_top: bool = False, timeo
   if target.exists():
     if file_digest(target, file.file_hash) == file.file_hash:
       return target
-    raise DownloadError(f"{target} exists but its hash is not Keras' {file.file_hash}: remove it or choose another --dir")
+    raise DownloadError(
+      f"{target} exists but its hash is not Keras' {file.file_hash}: remove it or choose another --dir"
+    )
   directory.mkdir(parents=True, exist_ok=True)
   partial = directory / f".{file.name}.{os.getpid()}.part"
   try:
@@ -79,7 +89,9 @@ def download(model: str, directory=DEFAULT_DIR, include_top: bool = False, timeo
         out.write(chunk)
     got = file_digest(partial, file.file_hash)
     if got != file.file_hash:
-      raise DownloadError(f"{file.url} has hash {got}, not Keras' {file.file_hash}: download removed; {_by_hand(file, target)}")
+      raise DownloadError(
+        f"{file.url} has hash {got}, not Keras' {file.file_hash}: download removed; {_by_hand(file, target)}"
+      )
     os.replace(partial, target)
   except (urllib.error.URLError, OSError) as e:
     raise DownloadError(f"cannot download {file.url} ({getattr(e, 'reason', e)}); {_by_hand(file, target)}") from None

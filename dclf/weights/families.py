@@ -46,8 +46,11 @@ class Family:
 
 
 def _vgg16_names():
-  return {f"block{b}_conv{i}": f"features/block{b}_conv{i}"
-          for b, (convs, _) in enumerate(VGG16_BLOCKS, start=1) for i in range(1, convs + 1)}
+  return {
+    f"block{b}_conv{i}": f"features/block{b}_conv{i}"
+    for b, (convs, _) in enumerate(VGG16_BLOCKS, start=1)
+    for i in range(1, convs + 1)
+  }
 
 
 def _resnet50_branches():
@@ -90,20 +93,35 @@ _FRAW = {"conv2d": ("features/fraw",)}
 # Order matters: the first family whose signature the file holds and whose auto-named layer classes
 # cover the file's wins, so plain backbones come before the models built on them.
 FAMILIES = (
-    Family("SGDNet quality model", "saliency",
-           {**_RESNET50, "saliency": "head/saliency", "fc1": "head/fc1", "fc2": "head/fc2",
-            "predictions": "head/predictions"},
-           {**_FRAW, "dense": ("head/attention_squeeze", "head/attention_excite")}, OLD_KERAS_BN_EPSILON),
-    Family("ResNet50 (old Keras names)", "bn_conv1", {**_RESNET50, "fc1000": None},
-           bn_epsilon=OLD_KERAS_BN_EPSILON),
-    Family("SGDNet classifier (the poster's sgdnet)", "bn_conv1", _RESNET50,
-           {**_FRAW, "dense": ("head/predictions",)}, OLD_KERAS_BN_EPSILON),
-    Family("ResNet50 (Keras 3 names)", "conv1_bn", {**_resnet50_names(_keras3_resnet50_names), "predictions": None},
-           bn_epsilon=KERAS3_RESNET_BN_EPSILON),
-    Family("VGG16 (ImageNet layout)", "block1_conv1", {**_VGG16, "fc1": None, "fc2": None, "predictions": None}),
-    Family("VGG16 classifier (the poster's vgg16_transfer / vgg16_scratch)", "block1_conv1", _VGG16,
-           {"conv2d": ("head/conv",), "dense": ("head/fc", "head/predictions")}),
-    Family("softmax classifier", None, {}, {"dense": ("head/predictions",)}),
+  Family(
+    "SGDNet quality model",
+    "saliency",
+    {**_RESNET50, "saliency": "head/saliency", "fc1": "head/fc1", "fc2": "head/fc2", "predictions": "head/predictions"},
+    {**_FRAW, "dense": ("head/attention_squeeze", "head/attention_excite")},
+    OLD_KERAS_BN_EPSILON,
+  ),
+  Family("ResNet50 (old Keras names)", "bn_conv1", {**_RESNET50, "fc1000": None}, bn_epsilon=OLD_KERAS_BN_EPSILON),
+  Family(
+    "SGDNet classifier (the poster's sgdnet)",
+    "bn_conv1",
+    _RESNET50,
+    {**_FRAW, "dense": ("head/predictions",)},
+    OLD_KERAS_BN_EPSILON,
+  ),
+  Family(
+    "ResNet50 (Keras 3 names)",
+    "conv1_bn",
+    {**_resnet50_names(_keras3_resnet50_names), "predictions": None},
+    bn_epsilon=KERAS3_RESNET_BN_EPSILON,
+  ),
+  Family("VGG16 (ImageNet layout)", "block1_conv1", {**_VGG16, "fc1": None, "fc2": None, "predictions": None}),
+  Family(
+    "VGG16 classifier (the poster's vgg16_transfer / vgg16_scratch)",
+    "block1_conv1",
+    _VGG16,
+    {"conv2d": ("head/conv",), "dense": ("head/fc", "head/predictions")},
+  ),
+  Family("softmax classifier", None, {}, {"dense": ("head/predictions",)}),
 )
 
 

@@ -25,6 +25,7 @@ from dclf.models.resnet import RESNET50_STAGES  # noqa: E402
 def built_cheaply(builder):
   """Builds with zero kernels, `randomize` sets the values anyway: on a CPU Keras' JAX random
   initialisers compile once per shape (about 2 s each, a minute for VGG16 and ResNet50)."""
+
   @functools.wraps(builder)
   def build(*args, **kwargs):
     original = random_initializers.VarianceScaling.__call__
@@ -33,6 +34,7 @@ def built_cheaply(builder):
       return builder(*args, **kwargs)
     finally:
       random_initializers.VarianceScaling.__call__ = original
+
   return build
 
 
@@ -98,8 +100,14 @@ def write_keras2_h5(model, path, full_model: bool):
 
 
 # Keras 1 weight suffixes of the old releases (BatchNorm's `running_std` holds the variance).
-_KERAS1_SUFFIXES = {"kernel": "W", "bias": "b", "gamma": "gamma", "beta": "beta",
-                    "moving_mean": "running_mean", "moving_variance": "running_std"}
+_KERAS1_SUFFIXES = {
+  "kernel": "W",
+  "bias": "b",
+  "gamma": "gamma",
+  "beta": "beta",
+  "moving_mean": "running_mean",
+  "moving_variance": "running_std",
+}
 
 
 def write_fchollet_h5(model, path, tf_suffix: str = "", layers=None):
@@ -118,7 +126,9 @@ def write_fchollet_h5(model, path, tf_suffix: str = "", layers=None):
 
 @built_cheaply
 def vgg16_notop(image_size: int):
-  return randomize(keras.applications.VGG16(weights=None, include_top=False, input_shape=(image_size, image_size, 3)), 1)
+  return randomize(
+    keras.applications.VGG16(weights=None, include_top=False, input_shape=(image_size, image_size, 3)), 1
+  )
 
 
 @built_cheaply

@@ -47,7 +47,6 @@ class _Backbone(nn.Module):
 
 
 class _NoHead(nn.Module):
-
   @nn.compact
   def __call__(self, x, train=False):
     return x
@@ -64,8 +63,10 @@ def compiled(name, bn_epsilon=1e-3):
     model = models.create_model(name, num_classes=3, bn_epsilon=bn_epsilon)
 
   def run(variables, x):
-    outputs, state = model.apply(variables, x, capture_intermediates=lambda m, _: m.name == "features",
-                                 mutable=["intermediates"])
+    outputs, state = model.apply(
+      variables, x, capture_intermediates=lambda m, _: m.name == "features", mutable=["intermediates"]
+    )
     captured = state.get("intermediates", {})
     return outputs, captured["features"]["__call__"][0] if "features" in captured else None
+
   return model, jax.jit(run)

@@ -11,9 +11,9 @@ import keras_refs
 from parity import assert_parity, compiled, random_images, zero_variables
 
 CLASSIFIERS = {  # dclf model -> (Keras builder, image size, preprocess mode)
-    "vgg16_transfer": (keras_refs.vgg16_classifier, 224, "raw"),
-    "softmax": (keras_refs.softmax_classifier, 224, "raw"),
-    "sgdnet": (keras_refs.sgdnet_classifier, 64, "caffe"),
+  "vgg16_transfer": (keras_refs.vgg16_classifier, 224, "raw"),
+  "softmax": (keras_refs.softmax_classifier, 224, "raw"),
+  "sgdnet": (keras_refs.sgdnet_classifier, 64, "caffe"),
 }
 FILES = ("keras2_full.h5", "keras2_weights.h5", "keras3.weights.h5")
 

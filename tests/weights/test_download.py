@@ -58,15 +58,20 @@ def test_a_wrong_hash_is_rejected_and_removed(monkeypatch, tmp_path, fixture_fil
   use(monkeypatch, fixture_file.as_uri(), "0123456789abcdef0123456789abcdef")
   assert weights_main(["download", "vgg16", "--dir", str(tmp_path / "weights")]) == 1
   error = capsys.readouterr().err
-  assert error.startswith(f"error: {fixture_file.as_uri()} has hash {file_digest(fixture_file, '0' * 32)}, "
-                          "not Keras' 0123456789abcdef0123456789abcdef: download removed")
+  assert error.startswith(
+    f"error: {fixture_file.as_uri()} has hash {file_digest(fixture_file, '0' * 32)}, "
+    "not Keras' 0123456789abcdef0123456789abcdef: download removed"
+  )
   assert error.count("\n") == 1
   assert list((tmp_path / "weights").iterdir()) == []
 
 
 def test_offline_says_how_to_fetch_by_hand(monkeypatch, tmp_path, capsys):
-  use(monkeypatch, "http://127.0.0.1:9/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
-      "6d6bbae143d832006294945121d1f1fc")
+  use(
+    monkeypatch,
+    "http://127.0.0.1:9/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    "6d6bbae143d832006294945121d1f1fc",
+  )
   assert weights_main(["download", "vgg16", "--dir", str(tmp_path)]) == 1
   error = capsys.readouterr().err
   target = tmp_path / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -85,4 +90,6 @@ def test_the_addresses_are_keras_own():
   assert download.FILES[("vgg16", True)].url == vgg16.WEIGHTS_PATH
   assert all(download.FILES[("vgg16", top)].file_hash in inspect.getsource(vgg16) for top in (False, True))
   assert {k: f.file_hash for k, f in download.FILES.items() if k[0] == "resnet50"} == {
-      ("resnet50", False): "a268eb855778b3df3c7506639542a6af", ("resnet50", True): "a7b3fe01876f51b976af0dea6bc144eb"}
+    ("resnet50", False): "a268eb855778b3df3c7506639542a6af",
+    ("resnet50", True): "a7b3fe01876f51b976af0dea6bc144eb",
+  }

@@ -43,6 +43,7 @@ def init():
 def test_not_hdf5_is_an_error_and_nothing_is_unpickled(tmp_path, init, monkeypatch):
   def refuse(*_, **__):
     raise AssertionError("unpickled")
+
   path = tmp_path / "weights.pkl"
   path.write_bytes(pickle.dumps({"conv1": np.zeros(3)}))
   monkeypatch.setattr(pickle, "load", refuse)
@@ -89,9 +90,10 @@ def test_missing_extra_and_misshaped_in_one_message(tmp_path, init):
   with pytest.raises(weights.WeightsError) as error:
     weights.load(tmp_path / "bad.h5", "vgg16_transfer", init)
   assert str(error.value).endswith(
-      "does not fit vgg16_transfer: missing: features/block3_conv2; extra: block6_conv1, dense_9; "
-      "mis-shaped: features/block1_conv2 (3,3,64,32) (32) vs (3,3,64,64) (64), "
-      "head/predictions [dense_8] (4096,7) (7) vs (4096,3) (3)")
+    "does not fit vgg16_transfer: missing: features/block3_conv2; extra: block6_conv1, dense_9; "
+    "mis-shaped: features/block1_conv2 (3,3,64,32) (32) vs (3,3,64,64) (64), "
+    "head/predictions [dense_8] (4096,7) (7) vs (4096,3) (3)"
+  )
 
 
 def test_a_head_must_come_complete(tmp_path, init):
@@ -116,7 +118,9 @@ def test_features_must_come_complete_the_head_may_stay(tmp_path, init):
 def test_softmax_needs_its_head(tmp_path):
   write_layers(tmp_path / "vgg.h5", keras_layers())
   init = zero_variables(compiled("softmax")[0], 224)
-  with pytest.raises(weights.WeightsError, match=r"mis-shaped: head/predictions \[dense_8\] \(4096,3\) \(3\) vs \(150528,3\) \(3\)"):
+  with pytest.raises(
+    weights.WeightsError, match=r"mis-shaped: head/predictions \[dense_8\] \(4096,3\) \(3\) vs \(150528,3\) \(3\)"
+  ):
     weights.load(tmp_path / "vgg.h5", "softmax", init)
 
 
@@ -124,7 +128,9 @@ def test_bn_epsilon_mismatch_and_unknown_model(tmp_path):
   write_layers(tmp_path / "sgdnet.h5", keras_layers("sgdnet", SGDNET_AUTO))
   init = zero_variables(compiled("sgdnet")[0], 32)
   assert weights.convert(tmp_path / "sgdnet.h5", init).bn_epsilon == 1e-3
-  with pytest.raises(weights.WeightsError, match=r"for epsilon 0.001 but sgdnet uses 1.001e-05: set config.bn_epsilon=0.001"):
+  with pytest.raises(
+    weights.WeightsError, match=r"for epsilon 0.001 but sgdnet uses 1.001e-05: set config.bn_epsilon=0.001"
+  ):
     weights.load(tmp_path / "sgdnet.h5", "sgdnet", init, bn_epsilon=1.001e-5)
   with pytest.raises(weights.WeightsError, match="unknown model 'resnet18'"):
     weights.load(tmp_path / "sgdnet.h5", "resnet18", init)
@@ -136,6 +142,8 @@ def test_loaded_values_land_where_they_belong(tmp_path, init):
   layers["dense_7"] = [np.full((512, 4096), 4.0), np.full(4096, 5.0)]
   write_layers(tmp_path / "values.h5", layers)
   params = weights.load(tmp_path / "values.h5", "vgg16_transfer", init)["params"]
-  assert (params["features"]["block2_conv1"]["kernel"] == 2).all() and (params["features"]["block2_conv1"]["bias"] == 3).all()
+  assert (params["features"]["block2_conv1"]["kernel"] == 2).all() and (
+    params["features"]["block2_conv1"]["bias"] == 3
+  ).all()
   assert (params["head"]["fc"]["kernel"] == 4).all() and (params["head"]["fc"]["bias"] == 5).all()
   assert params["head"]["fc"]["kernel"].dtype == np.float32

@@ -9,8 +9,9 @@ from dclf import preprocess
 from parity import random_images
 
 
-@pytest.mark.parametrize("keras_preprocess", [keras.applications.vgg16.preprocess_input,
-                                              keras.applications.resnet50.preprocess_input])
+@pytest.mark.parametrize(
+  "keras_preprocess", [keras.applications.vgg16.preprocess_input, keras.applications.resnet50.preprocess_input]
+)
 def test_caffe_is_keras_preprocess_input(keras_preprocess):
   images = random_images(4, 32, seed=3)
   expected = keras_preprocess(images.astype(np.float32).copy())

@@ -33,11 +33,11 @@ def expected_view(model):
 
 
 LAYOUTS = {
-    "keras3_full.h5": (lambda m, p: m.save(p), "Keras 3.15.1 full-model .h5"),
-    "keras3.weights.h5": (lambda m, p: m.save_weights(p), "Keras 3 .weights.h5"),
-    "keras2_full.h5": (lambda m, p: keras_refs.write_keras2_h5(m, p, full_model=True), "Keras 2.1.2 full-model .h5"),
-    "keras2_weights.h5": (lambda m, p: keras_refs.write_keras2_h5(m, p, full_model=False), "Keras 2.1.2 weights .h5"),
-    "fchollet.h5": (lambda m, p: keras_refs.write_fchollet_h5(m, p), "Keras 1 (fchollet release) weights .h5"),
+  "keras3_full.h5": (lambda m, p: m.save(p), "Keras 3.15.1 full-model .h5"),
+  "keras3.weights.h5": (lambda m, p: m.save_weights(p), "Keras 3 .weights.h5"),
+  "keras2_full.h5": (lambda m, p: keras_refs.write_keras2_h5(m, p, full_model=True), "Keras 2.1.2 full-model .h5"),
+  "keras2_weights.h5": (lambda m, p: keras_refs.write_keras2_h5(m, p, full_model=False), "Keras 2.1.2 weights .h5"),
+  "fchollet.h5": (lambda m, p: keras_refs.write_fchollet_h5(m, p), "Keras 1 (fchollet release) weights .h5"),
 }
 
 

@@ -25,8 +25,12 @@ def photos(tmp_path_factory):
   folder = tmp_path_factory.mktemp("photos")
   rng = np.random.default_rng(0)
   pixels = lambda *shape: rng.integers(0, 256, shape, dtype=np.uint8)
-  images = {"rgb.png": Image.fromarray(pixels(50, 40, 3)), "grey.jpg": Image.fromarray(pixels(30, 60)),
-            "rgba.png": Image.fromarray(pixels(33, 33, 4)), "cmyk.jpg": Image.fromarray(pixels(40, 40, 3)).convert("CMYK")}
+  images = {
+    "rgb.png": Image.fromarray(pixels(50, 40, 3)),
+    "grey.jpg": Image.fromarray(pixels(30, 60)),
+    "rgba.png": Image.fromarray(pixels(33, 33, 4)),
+    "cmyk.jpg": Image.fromarray(pixels(40, 40, 3)).convert("CMYK"),
+  }
   for name, image in images.items():
     image.save(folder / name)
   return [folder / name for name in images]
@@ -46,17 +50,34 @@ def softmax_file(tmp_path_factory, photos):
 def test_import_predict_and_fine_tune(tmp_path, softmax_file, photos):
   path, keras_probabilities = softmax_file
   workdir = tmp_path / "softmax"
-  done = run_module("dclf.weights", "import", "softmax", path, "--workdir", workdir, f"--config.image_size={SIZE}",
-                    "--config.dataset=synthetic")
+  done = run_module(
+    "dclf.weights",
+    "import",
+    "softmax",
+    path,
+    "--workdir",
+    workdir,
+    f"--config.image_size={SIZE}",
+    "--config.dataset=synthetic",
+  )
   assert done.returncode == 0, done.stderr
-  assert done.stdout.strip() == f"{workdir}: softmax, 1 layer(s) from {path} (softmax classifier, Keras 2.1.2 full-model .h5)"
+  assert (
+    done.stdout.strip()
+    == f"{workdir}: softmax, 1 layer(s) from {path} (softmax classifier, Keras 2.1.2 full-model .h5)"
+  )
   config, imported = checkpoint.load_variables(workdir)
-  assert config.model == "softmax" and config.image_size == SIZE and list(config.class_names) == ["reference", "blur", "noise"]
+  assert (
+    config.model == "softmax"
+    and config.image_size == SIZE
+    and list(config.class_names) == ["reference", "blur", "noise"]
+  )
   # A workdir is a weight source too (`init_from` may name one).
   from_workdir = weights.convert(workdir, zero_variables(compiled("softmax")[0], SIZE))
   assert from_workdir.source == "dclf workdir of softmax" and from_workdir.loaded == ["head/predictions"]
-  np.testing.assert_array_equal(from_workdir.variables["params"]["head"]["predictions"]["kernel"],
-                                imported["params"]["head"]["predictions"]["kernel"])
+  np.testing.assert_array_equal(
+    from_workdir.variables["params"]["head"]["predictions"]["kernel"],
+    imported["params"]["head"]["predictions"]["kernel"],
+  )
 
   predicted = run_module("dclf.predict", "--workdir", workdir, *photos)
   assert predicted.returncode == 0, predicted.stderr
@@ -67,9 +88,19 @@ def test_import_predict_and_fine_tune(tmp_path, softmax_file, photos):
   np.testing.assert_allclose(probabilities, keras_probabilities, rtol=1e-5, atol=1e-6)
   assert [line["label"] for line in lines] == [["reference", "blur", "noise"][i] for i in keras_probabilities.argmax(1)]
 
-  trained = run_module("dclf.main", "--config", "configs/softmax.py", "--workdir", workdir, f"--config.image_size={SIZE}",
-                       "--config.dataset=synthetic", "--config.batch_size=8", "--config.num_train_steps=2", "--config.eval_every_steps=-1",
-                       "--config.data_workers=0")
+  trained = run_module(
+    "dclf.main",
+    "--config",
+    "configs/softmax.py",
+    "--workdir",
+    workdir,
+    f"--config.image_size={SIZE}",
+    "--config.dataset=synthetic",
+    "--config.batch_size=8",
+    "--config.num_train_steps=2",
+    "--config.eval_every_steps=-1",
+    "--config.data_workers=0",
+  )
   assert trained.returncode == 0, trained.stderr
   assert "resuming from checkpoint at step 0" in trained.stdout + trained.stderr
   _, tuned = checkpoint.load_variables(workdir)
@@ -98,8 +129,9 @@ def test_import_errors_leave_the_workdir_as_it_was(tmp_path, softmax_file):
 
   err = fails("import", "softmax", softmax_file[0], "--workdir", tmp_path / "new", "--config.no_such_field=1")
   assert "bad --config override" in err and "no_such_field" in err
-  assert "unrecognised arguments: --epochs=3" in fails("import", "softmax", softmax_file[0], "--workdir",
-                                                       tmp_path / "new", "--epochs=3")
+  assert "unrecognised arguments: --epochs=3" in fails(
+    "import", "softmax", softmax_file[0], "--workdir", tmp_path / "new", "--epochs=3"
+  )
   assert not (tmp_path / "new").exists()
 
 
@@ -112,26 +144,32 @@ def test_import_refuses_a_workdir_with_a_run(tmp_path, softmax_file):
 
 def test_predict_errors_are_one_line(tmp_path, capsys, photos):
   from dclf import predict  # pylint: disable=g-import-not-at-top
+
   assert predict.main(["--workdir", str(tmp_path / "absent"), str(photos[0])]) == 2
   assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'absent'}:")
 
 
 def test_table_format():
   from dclf import predict  # pylint: disable=g-import-not-at-top
-  results = [{"path": "a.jpg", "label": "blur", "probabilities": {"reference": 0.1, "blur": 0.8, "noise": 0.1}},
-             {"path": "photos/b.png", "label": "noise", "probabilities": {"reference": 0.0, "blur": 0.25, "noise": 0.75}}]
+
+  results = [
+    {"path": "a.jpg", "label": "blur", "probabilities": {"reference": 0.1, "blur": 0.8, "noise": 0.1}},
+    {"path": "photos/b.png", "label": "noise", "probabilities": {"reference": 0.0, "blur": 0.25, "noise": 0.75}},
+  ]
   assert predict.format_table(results).splitlines() == [
-      "path          label      reference       blur      noise",
-      "a.jpg         blur          0.1000     0.8000     0.1000",
-      "photos/b.png  noise         0.0000     0.2500     0.7500"]
+    "path          label      reference       blur      noise",
+    "a.jpg         blur          0.1000     0.8000     0.1000",
+    "photos/b.png  noise         0.0000     0.2500     0.7500",
+  ]
 
 
 def test_the_trainer_initialises_from_a_keras_file(softmax_file, tiny_config):
   """`config.init_from` = a Keras file: the trainer calls dclf.weights.load on initialisation."""
   from dclf import state, train  # pylint: disable=g-import-not-at-top
   from dclf.weights import h5file  # pylint: disable=g-import-not-at-top
+
   tiny_config.init_from = str(softmax_file[0])
   pretrained = train.load_pretrained(tiny_config, state.initial_state(tiny_config))
-  (kernel, bias), = h5file.read(softmax_file[0]).layers.values()
+  ((kernel, bias),) = h5file.read(softmax_file[0]).layers.values()
   np.testing.assert_array_equal(pretrained.params["head"]["predictions"]["kernel"], kernel)
   np.testing.assert_array_equal(pretrained.params["head"]["predictions"]["bias"], bias)
