@@ -293,12 +293,12 @@ def test_softmax_flops_match_xla_exactly():
 @pytest.mark.parametrize("name", ["softmax", "vgg16_scratch", "vgg16_transfer", "sgdnet"])
 def test_torch_reference_has_the_flax_parameter_counts(name):
   torch = pytest.importorskip("torch", reason=TORCH_SKIP)
-  from benchmarks import torch_models  # pylint: disable=g-import-not-at-top
+  from dclf.bench import torch_reference  # pylint: disable=g-import-not-at-top
 
   flax_model = models.create_model(name, num_classes=3)
   expected = models.count_params(models.init_shapes(flax_model), flax_model.trainable_keys)
   with torch.device("meta"):  # shapes only, as init_shapes
-    assert torch_models.count_params(torch_models.create_model(name, 3, 224)) == expected
+    assert torch_reference.count_params(torch_reference.create_model(name, 3, 224)) == expected
 
 
 @pytest.mark.parametrize("name", ["softmax", "vgg16_scratch", "vgg16_transfer", "sgdnet"])
@@ -308,9 +308,9 @@ def test_torch_flop_counter_agrees_with_the_analytic_count(name):
   torch = pytest.importorskip("torch", reason=TORCH_SKIP)
   from torch.utils.flop_counter import FlopCounterMode  # pylint: disable=g-import-not-at-top
 
-  from benchmarks import torch_models  # pylint: disable=g-import-not-at-top
+  from dclf.bench import torch_reference  # pylint: disable=g-import-not-at-top
 
-  model, x = torch_models.create_model(name, 3, 32), torch.zeros(1, 3, 32, 32)
+  model, x = torch_reference.create_model(name, 3, 32), torch.zeros(1, 3, 32, 32)
   with FlopCounterMode(display=False) as forward, torch.no_grad():
     model.eval()(x)
   with FlopCounterMode(display=False) as train:
