@@ -55,4 +55,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval_every_steps = 1000  # <= 0: only at the end
   config.checkpoint_every_steps = 1000
   config.keep_checkpoints = 3
+  # > 0: a jax.profiler trace of that many training steps (after this process's first two) into
+  # workdir/profile/, for TensorBoard's profile tab or ui.perfetto.dev (docs/benchmarks.md).
+  config.profile_steps = 0
   return config

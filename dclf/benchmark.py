@@ -1,15 +1,20 @@
-"""Speed of the training and inference steps, JAX and a PyTorch reference side by side.
+"""Speed of the training and inference steps: JAX, a PyTorch reference and a Keras reference side by side.
 
   python -m dclf.benchmark --config configs/sgdnet.py [--config.batch_size=8] [--steps 20]
-      [--warmup 3] [--framework jax|torch|both] [--modes train,eval] [--parallelism pmap,jit]
-      [--precision fp32,bf16] [--json OUT] [--real-data] [--channels-last] [--compile]
+      [--warmup 3] [--framework jax|torch|keras|both|all] [--keras-backend tensorflow|tensorflow-xla|jax|torch]
+      [--modes train,eval] [--parallelism pmap,jit] [--precision fp32,bf16] [--json OUT] [--real-data]
+      [--channels-last] [--compile] [--profile DIR]
 
 JAX runs time the trainer's own compiled steps (`dclf.steps.compile_steps`, run by
 `dclf.bench.jax_runner`); PyTorch runs time `dclf.bench.torch_reference` (optional:
-`pip install -e '.[torch]'`). Both use one timing loop
-(`dclf.bench.timing`): compilation and warm-up excluded and reported apart, device work waited
-for before the clock is read, synthetic data placed on the device once unless --real-data. Prints
-a Markdown table; --json writes the records (fields: `dclf.bench.records`).
+`pip install -e '.[torch]'`); Keras runs time Keras' own compiled steps of the original code's
+models (`dclf.bench.keras_reference`, optional: `pip install -e '.[keras]'`) on one backend per
+process (Keras fixes it at import): run one process per --keras-backend and merge the --json files
+(`python -m dclf.bench.records DIR`, or `python -m dclf.bench.study` for every row). `both` is JAX
+and PyTorch, `all` adds Keras. All use one timing loop (`dclf.bench.timing`): compilation and
+warm-up excluded and reported apart, device work waited for before the clock is read, synthetic
+data placed on the device once unless --real-data. Prints a Markdown table; --json writes the
+records (fields: `dclf.bench.records`).
 """
 
 import os
@@ -24,14 +29,28 @@ from dclf.fileio import atomic_write_json
 from dclf.progress import setup_logging
 
 MODES = suite.MODES
-FRAMEWORKS = {"jax": ("jax",), "torch": ("torch",), "both": ("jax", "torch")}
+FRAMEWORKS = {
+  "jax": ("jax",),
+  "torch": ("torch",),
+  "keras": ("keras",),
+  "both": ("jax", "torch"),
+  "all": ("jax", "torch", "keras"),
+}
 TORCH_MISSING = "PyTorch is not installed (pip install -e '.[torch]')"
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Model configuration file (configs/*.py).", lock_config=True)
 flags.DEFINE_integer("steps", 20, "Timed steps per configuration.", lower_bound=1)
 flags.DEFINE_integer("warmup", 3, "Untimed steps after the first call, before timing.", lower_bound=0)
-flags.DEFINE_enum("framework", "jax", list(FRAMEWORKS), "Which implementation(s) to time.")
+flags.DEFINE_enum(
+  "framework", "jax", list(FRAMEWORKS), "Which implementation(s) to time: both = jax,torch; all adds keras."
+)
+flags.DEFINE_enum(
+  "keras-backend",
+  None,
+  list(suite.KERAS_BACKENDS),
+  "Keras' backend for --framework keras|all (tensorflow-xla: jit_compile=True); one backend per process.",
+)
 flags.DEFINE_list("modes", list(MODES), "train (train_step, state donated) and/or eval (predict_step).")
 flags.DEFINE_list("parallelism", list(parallel.PARALLELISMS), "JAX data parallelism(s); PyTorch runs one device.")
 flags.DEFINE_list("precision", list(peaks.PRECISIONS), "fp32 and/or bf16 (bfloat16 compute, float32 parameters).")
@@ -39,6 +58,7 @@ flags.DEFINE_string("json", None, "Write the records here as a JSON list (atomic
 flags.DEFINE_bool("real-data", False, "Feed the grain train loader of config.dataset every step (transfer included).")
 flags.DEFINE_bool("channels-last", False, "PyTorch reference: channels-last memory format.")
 flags.DEFINE_bool("compile", False, "PyTorch reference: torch.compile the model (JAX steps are always compiled).")
+flags.DEFINE_string("profile", None, "Write a jax.profiler trace of a few steps of each JAX configuration under DIR.")
 flags.mark_flags_as_required(["config"])
 
 for _name, _known in (("modes", MODES), ("parallelism", tuple(parallel.PARALLELISMS)), ("precision", peaks.PRECISIONS)):
@@ -59,20 +79,29 @@ def _header(results: list[dict]) -> str:
   )
 
 
-def _frameworks(name: str):
-  """The frameworks to run and the PyTorch reference module (None when PyTorch does not run)."""
-  frameworks = FRAMEWORKS[name]
-  if "torch" not in frameworks:
-    return frameworks, None
-  # JAX would otherwise reserve most of a GPU's memory up front and leave PyTorch none.
-  os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-  torch_reference = suite.load_torch_reference()
-  if torch_reference is None:
-    if name == "torch":
-      raise UsageError(TORCH_MISSING)
-    print(f"note: {TORCH_MISSING}; PyTorch records skipped", flush=True)
-    return ("jax",), None
-  return frameworks, torch_reference
+def _frameworks(name: str, keras_backend: str | None):
+  """The frameworks to run, and the reference modules they need: {"torch": module, "keras": module}.
+  A reference missing where it was asked for alone is a UsageError; in `both` and `all`, a note."""
+  frameworks, references = FRAMEWORKS[name], {}
+  if "keras" in frameworks and keras_backend is None:
+    raise UsageError(f"--framework {name} needs --keras-backend ({', '.join(suite.KERAS_BACKENDS)}; one per process)")
+  if set(frameworks) - {"jax"}:
+    # JAX would otherwise reserve most of a GPU's memory up front and leave the others none.
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+  if "torch" in frameworks:
+    references["torch"] = suite.load_torch_reference()
+    if references["torch"] is None:
+      if name == "torch":
+        raise UsageError(TORCH_MISSING)
+      print(f"note: {TORCH_MISSING}; PyTorch records skipped", flush=True)
+  if "keras" in frameworks:
+    try:
+      references["keras"] = suite.load_keras_reference(keras_backend)
+    except UsageError as e:
+      if name == "keras":
+        raise
+      print(f"note: {e}; Keras records skipped", flush=True)
+  return tuple(f for f in frameworks if f == "jax" or references.get(f)), references
 
 
 @cli.command
@@ -81,7 +110,7 @@ def main(argv):
     raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.set_verbosity(logging.WARNING)
   setup_logging()
-  frameworks, torch_reference = _frameworks(FLAGS.framework)
+  frameworks, references = _frameworks(FLAGS.framework, FLAGS["keras-backend"].value)
   results = suite.benchmark(
     FLAGS.config,
     frameworks=frameworks,
@@ -91,8 +120,11 @@ def main(argv):
     num_steps=FLAGS.steps,
     warmup=FLAGS.warmup,
     real_data=FLAGS["real-data"].value,
-    torch_reference=torch_reference,
+    torch_reference=references.get("torch"),
     torch_options={"channels_last": FLAGS["channels-last"].value, "compile_model": FLAGS.compile},
+    keras_reference=references.get("keras"),
+    keras_backend=FLAGS["keras-backend"].value,
+    profile_dir=FLAGS.profile,
   )
   print(_header(results))
   print(records.markdown_table(results), flush=True)

@@ -1,5 +1,6 @@
 """What a run tells its user and records in its workdir: dclf's own log lines, a progress bar,
-honest images/s, and metrics in `workdir/metrics.jsonl` and TensorBoard event files.
+honest images/s, metrics in `workdir/metrics.jsonl` and TensorBoard event files, and on demand a
+profile of a few steps (`StepProfile`).
 
 Log lines go to stderr from process 0 only, kept apart from absl's root logger so the libraries'
 INFO chatter (orbax logs every file it writes) can stay at WARNING while ours stays visible.
@@ -129,3 +130,62 @@ class MetricWriter:
   def close(self) -> None:
     if self._tb is not None:
       self._tb.close()
+
+
+class StepProfile:
+  """A `jax.profiler` trace of `num_steps` steps of a loop into `directory` (nothing when 0).
+
+  The steps traced are the `warmup`+1-th of this process and the following ones: the first step
+  compiles, and during the second the loader's prefetching fills. Each traced step is a
+  `StepTraceAnnotation` ("train", step_num) from the end of the previous step's dispatch to the end
+  of its own: one loop iteration's host work (waiting for input, dispatching, logging), with the
+  device work it launched, waited for before the trace stops. TensorBoard's profile tab
+  (`pip install tensorboard tensorboard-plugin-profile`; `tensorboard --logdir DIR`) reads the
+  `plugins/profile/<time>/*.xplane.pb`; ui.perfetto.dev opens `perfetto_trace.json.gz`. With several
+  processes each writes its own `process<i>` folder.
+  """
+
+  def __init__(self, directory, num_steps: int, first_step: int, warmup: int = 2):
+    if jax.process_count() > 1:
+      directory = Path(directory) / f"process{jax.process_index()}"
+    self._directory = Path(directory)
+    self._start = first_step + warmup  # the first step traced
+    self._stop = self._start + num_steps  # the first step not traced
+    self._annotation = None
+    self._tracing = False
+    self._last = None
+
+  def step_done(self, step: int, outputs) -> None:
+    """Call after dispatching step `step`; `outputs` are what it returned (waited for at the edges)."""
+    if not self._start - 1 <= step < self._stop or self._stop == self._start:
+      return
+    self._last = step
+    if self._annotation is not None:
+      self._annotation.__exit__(None, None, None)
+      self._annotation = None
+    if step == self._start - 1:
+      jax.block_until_ready(outputs)  # the steps before stay out of the trace
+      jax.profiler.start_trace(str(self._directory), create_perfetto_trace=True)
+      self._tracing = True
+    if step == self._stop - 1:
+      jax.block_until_ready(outputs)
+      self.close()
+    else:
+      self._annotation = jax.profiler.StepTraceAnnotation("train", step_num=step + 1)
+      self._annotation.__enter__()
+
+  def close(self) -> None:
+    """Ends the trace (a loop that stopped early ends it here)."""
+    if self._annotation is not None:
+      self._annotation.__exit__(None, None, None)
+      self._annotation = None
+    if self._tracing:
+      jax.profiler.stop_trace()
+      self._tracing = False
+      log(
+        "profile of steps %d-%d in %s: tensorboard --logdir %s (profile tab), or perfetto_trace.json.gz in ui.perfetto.dev",
+        self._start,
+        self._last,
+        self._directory,
+        self._directory,
+      )

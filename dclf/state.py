@@ -96,6 +96,8 @@ def validate(config) -> None:
   for field in ("batch_size", "image_size", "log_every_steps", "checkpoint_every_steps"):
     if config[field] <= 0:
       raise UsageError(f"config.{field} must be positive, got {config[field]}")
+  if config.profile_steps < 0:
+    raise UsageError(f"config.profile_steps must be >= 0 (0: no profile), got {config.profile_steps}")
   if config.batch_size % jax.device_count():
     raise UsageError(
       f"global batch_size {config.batch_size} does not divide by the {jax.device_count()} devices; "

@@ -17,7 +17,7 @@ from dclf.errors import UsageError, WeightsError
 from dclf.evaluation import evaluator
 from dclf.fileio import atomic_write_json
 from dclf.inference import BatchPredictor
-from dclf.progress import MetricWriter, ProgressBar, Throughput, log
+from dclf.progress import MetricWriter, ProgressBar, StepProfile, Throughput, log
 
 
 def load_pretrained(config, initial: state.TrainState) -> state.TrainState:
@@ -178,9 +178,11 @@ def train_and_evaluate(config, workdir) -> dict:
   train_metrics, eval_metrics, preempted = {}, {}, False
   throughput = Throughput(config.batch_size)
   bar = ProgressBar(num_steps, int(run_state.step))
+  profile = StepProfile(workdir / "profile", config.profile_steps, first_step=int(run_state.step) + 1)
   with runtime.PreemptionGuard() as guard:
     for step in range(int(run_state.step) + 1, num_steps + 1):
       device_state, metrics = compiled.train(device_state, next(batches), compiled.rng)
+      profile.step_done(step, metrics)
       throughput.step_done(metrics)
       bar.update()
       if step % config.log_every_steps == 0 or step == num_steps:
@@ -207,6 +209,7 @@ def train_and_evaluate(config, workdir) -> dict:
         eval_metrics = run_eval(step)
         throughput.pause_for(time.perf_counter() - started)
   bar.close()
+  profile.close()
   batches.close()
 
   final_step = int(par.get_replicated(device_state.step))

@@ -153,8 +153,8 @@ def test_cli_writes_json(tmp_path):
   assert [(r["model"], r["mode"], r["precision"]) for r in records] == [("softmax", "eval", "bf16")]
   assert "| jax | softmax | eval | jit | bf16 |" in result.stdout
   assert not list(out.parent.glob(".*.tmp"))
-  table = run_module("dclf.bench.records", out.parent)  # a folder of saved records -> one table
-  assert table.returncode == 0 and "| jax | softmax | eval | jit | bf16 |" in table.stdout
+  table = run_module("dclf.bench.records", out.parent)  # a folder of saved records -> a table per model
+  assert table.returncode == 0 and "### softmax:" in table.stdout and "| jax jit | bf16 | eval |" in table.stdout
   (out.parent / "notes.json").write_text('{"not": "records"}')
   bad = run_module("dclf.bench.records", out.parent)
   assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0

@@ -3,17 +3,23 @@
 
 Compilation is timed on its own (`lower(...).compile()`), and the compiled executable is what the
 loop calls, so nothing recompiles inside it. Every output of one XLA execution becomes ready
-together, so waiting for the metrics (or probabilities) waits for the whole step.
+together, so waiting for the metrics (or probabilities) waits for the whole step. With a
+`profile_dir`, PROFILE_STEPS more steps run after the timed ones under `jax.profiler` (the
+profiler's overhead stays out of the numbers).
 """
 
 import itertools
 import time
+from pathlib import Path
 
 import jax
 
 from dclf import input_pipeline, objectives, parallel, runtime, state, steps
 from dclf.bench import data, flops, records
 from dclf.bench.timing import time_steps
+from dclf.progress import StepProfile
+
+PROFILE_STEPS = 3
 
 # mode -> (compiled-on-call function, arguments after (state, batch), whether it returns a new state).
 MODES = {
@@ -60,9 +66,11 @@ def run(
   num_steps: int,
   warmup: int,
   model_flops: flops.ModelFlops,
+  profile_dir=None,
 ) -> dict:
   """Benchmarks `mode` of `config.model` with `config.parallelism` and `config.half_precision`,
-  starting from `initial_state` (`dclf.state.initial_state(config)`, on the host; not modified)."""
+  starting from `initial_state` (`dclf.state.initial_state(config)`, on the host; not modified);
+  traces a few more steps into `profile_dir`/MODEL-MODE-PARALLELISM-PRECISION when given."""
   par = parallel.create(config.parallelism)
   fn, extra_args, returns_state = MODES[mode](steps.compile_steps(config, par))
   device_state = par.put_state(initial_state)
@@ -80,6 +88,12 @@ def run(
     return outputs
 
   timings = time_steps(step, jax.block_until_ready, steps=num_steps, warmup=warmup)
+  precision = "bf16" if config.half_precision else "fp32"
+  if profile_dir:
+    profile = StepProfile(Path(profile_dir) / f"{config.model}-{mode}-{par.name}-{precision}", PROFILE_STEPS, 1, 0)
+    profile.step_done(0, None)  # starts the trace: the timed steps are done
+    for i in range(1, PROFILE_STEPS + 1):
+      profile.step_done(i, step())
   per_image = model_flops.train if mode == "train" else model_flops.forward
   device_flops = flops.xla_flops(compiled)
   return records.record(
@@ -90,7 +104,7 @@ def run(
     config=config,
     mode=mode,
     parallelism=par.name,
-    precision="bf16" if config.half_precision else "fp32",
+    precision=precision,
     data=data.describe(config, real_data),
     timings=timings,
     compile_s=compile_s,

@@ -1,5 +1,6 @@
-"""Benchmark records: one flat dict per measured configuration with the same fields for JAX and
-PyTorch, and their Markdown table.
+"""Benchmark records: one flat dict per measured configuration with the same fields for JAX, PyTorch
+and Keras; their Markdown tables (every column, or the study's one table per model with the ratio
+to the fastest framework) and the study's plot (`dclf.bench.plots`).
 
 Throughput (`images_per_sec`, MFU) comes from the back-to-back run, what training sees; the
 median and p90 step times from the per-step synced run; `cpu_time_ms_per_step` is the process's
@@ -8,6 +9,8 @@ CPU time per step of the back-to-back run (see `dclf.bench.timing`). MFU divides
 time and by the peak of every device used.
 """
 
+import collections
+import datetime
 import json
 import os
 import platform
@@ -15,7 +18,7 @@ import sys
 from pathlib import Path
 
 from dclf import cli
-from dclf.bench import peaks
+from dclf.bench import peaks, plots
 from dclf.bench.timing import Timings
 from dclf.errors import UsageError
 
@@ -95,6 +98,7 @@ def record(
     "program_memory_bytes": program_memory_bytes,
     "options": options or {},
     "host": host_info(),
+    "measured_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
   }
 
 
@@ -102,9 +106,26 @@ def _fmt(value, spec: str, scale: float = 1.0) -> str:
   return "n/a" if value is None else format(value * scale, spec)
 
 
+def framework_label(r: dict) -> str:
+  """`jax`, `torch +channels-last +compile`, `keras/tensorflow-xla`: the framework and what changes its step."""
+  if r["framework"] == "keras":
+    return f"keras/{r['options']['keras_backend']}"
+  return r["framework"] + "".join(f" +{k.replace('_', '-')}" for k, v in sorted(r["options"].items()) if v)
+
+
+def row_label(r: dict) -> str:
+  """One row of the study (a bar of its plot): the framework label, with JAX's parallelism."""
+  return framework_label(r) + (f" {r['parallelism']}" if r["framework"] == "jax" else "")
+
+
+def _fmt_3(value) -> str:
+  """At least 3 significant digits, thousands grouped: 0.753, 8.31, 35.2, 1,263."""
+  return "n/a" if value is None else f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
 # (column header, cell of a record).
 COLUMNS = (
-  ("framework", lambda r: r["framework"] + "".join(f" +{k}" for k, v in sorted(r["options"].items()) if v)),
+  ("framework", framework_label),
   ("model", lambda r: r["model"]),
   ("mode", lambda r: r["mode"]),
   ("parallelism", lambda r: r["parallelism"]),
@@ -134,6 +155,115 @@ def markdown_table(records: list[dict]) -> str:
   return "\n".join(lines)
 
 
+# The study's table per model: (column header, cell of a record).
+STUDY_COLUMNS = (
+  ("framework", row_label),
+  ("precision", lambda r: r["precision"]),
+  ("mode", lambda r: r["mode"]),
+  ("img/s", lambda r: _fmt_3(r["images_per_sec"])),
+  ("median ms", lambda r: _fmt_3(r["step_time_ms_median"])),
+  ("p90 ms", lambda r: _fmt_3(r["step_time_ms_p90"])),
+  ("CPU ms/step", lambda r: _fmt_3(r["cpu_time_ms_per_step"])),
+  ("compile s", lambda r: _fmt(r["compile_s"], ".1f")),
+  ("MFU", lambda r: _fmt(r["mfu"], ".1%")),
+  ("peak memory GiB", lambda r: _fmt(r["peak_memory_bytes"], ".2f", 2.0**-30)),
+)
+MODEL_ORDER = ("softmax", "sgdnet", "vgg16_transfer", "vgg16_scratch")
+
+
+def latest(records: list[dict]) -> list[dict]:
+  """One record per study row and setting (device, model, batch, data, precision, mode): the newest
+  (`measured_at`; the last read among records without it), so a rerun replaces its row."""
+  keyed = {}
+  for r in sorted(records, key=lambda r: r.get("measured_at", "")):
+    keyed[(_table_key(r), row_label(r), r["precision"], r["mode"])] = r
+  return list(keyed.values())
+
+
+def _table_key(r: dict) -> tuple:
+  return (f"{r['devices']}x {r['device_kind']}", r["model"], r["batch_size_per_device"], r["image_size"], r["data"])
+
+
+def _sorted_tables(records: list[dict]) -> dict[tuple, list[dict]]:
+  """The latest records by table (device, model by MODEL_ORDER, ...), each sorted: fp32 before bf16,
+  train before eval, the fastest first."""
+  tables = collections.defaultdict(list)
+  for r in latest(records):
+    tables[_table_key(r)].append(r)
+  model_rank = lambda model: (MODEL_ORDER.index(model) if model in MODEL_ORDER else len(MODEL_ORDER), model)
+  return {
+    key: sorted(tables[key], key=lambda r: (r["precision"] != "fp32", r["mode"] != "train", -r["images_per_sec"]))
+    for key in sorted(tables, key=lambda k: (k[0], model_rank(k[1]), k[2:]))
+  }
+
+
+def _fastest(rows: list[dict]) -> dict:
+  """(precision, mode) -> the most images/s per device among `rows`."""
+  best = collections.defaultdict(float)
+  for r in rows:
+    best[r["precision"], r["mode"]] = max(best[r["precision"], r["mode"]], r["images_per_sec_per_device"])
+  return best
+
+
+def study_tables(records: list[dict]) -> str:
+  """One Markdown table per model (and device, batch, image size, data): every framework row at each
+  precision and mode, with its ratio to the fastest row of the same precision and mode in images/s
+  per device (JAX runs use every device, the references one)."""
+  out = []
+  for (device, model, batch, size, data), rows in _sorted_tables(records).items():
+    loads = [r["host"]["load_average"][0] for r in rows]
+    columns = STUDY_COLUMNS
+    if any(r["devices"] > 1 for r in rows):
+      columns += (("img/s/device", lambda r: _fmt_3(r["images_per_sec_per_device"])),)
+    best = _fastest(rows)
+    ratio = lambda r: r["images_per_sec_per_device"] / best[r["precision"], r["mode"]]
+    out += [
+      f"### {model}: {device}, batch {batch} per device, {size}x{size}, {data} data",
+      "",
+      f"host: {rows[0]['host']['cpu']} ({rows[0]['host']['cpu_count']} cores), load average (1 min) "
+      f"{min(loads):.1f} to {max(loads):.1f} over these rows",
+      "",
+      "| " + " | ".join(name for name, _ in columns) + " | vs fastest |",
+      "|---|---|---|" + "---:|" * (len(columns) - 2),
+    ]
+    out += [
+      "| " + " | ".join(cell(r) for _, cell in columns) + f" | {'fastest' if ratio(r) == 1 else f'{ratio(r):.2f}x'} |"
+      for r in rows
+    ]
+    out.append("")
+  return "\n".join(out)
+
+
+def plot(records: list[dict], path) -> None:
+  """The study's plot: a panel per model (a row of panels per device), grouped bars of images/s per
+  device, a bar per framework row in each (mode, precision)."""
+  tables = _sorted_tables(records)
+  devices = sorted({key[0] for key in tables})
+  per_panel = collections.Counter((key[0], key[1]) for key in tables)
+  grid = []
+  for device in devices:
+    panels = []
+    for (table_device, model, batch, size, _), rows in tables.items():
+      if table_device != device:
+        continue
+      title = model + (f" ({device})" if len(devices) > 1 else "")
+      if per_panel[device, model] > 1:  # several batch sizes, image sizes or data of one model
+        title += f", batch {batch}, {size}x{size}"
+      groups = sorted({(r["mode"], r["precision"]) for r in rows}, key=lambda g: (g[0] != "train", g[1] != "fp32"))
+      by_row = {(row_label(r), r["mode"], r["precision"]): r["images_per_sec_per_device"] for r in rows}
+      series = {row_label(r) for r in rows}
+      panels.append(
+        plots.Panel(
+          title=title,
+          groups=[f"{mode}\n{precision}" for mode, precision in groups],
+          bars={label: [by_row.get((label, *g)) for g in groups] for label in series},
+        )
+      )
+    grid.append(panels)
+  title = "Images/s per device of the training and inference steps (higher is better)"
+  plots.draw(grid, path, title=title, ylabel="images/s per device")
+
+
 def _read(file: Path) -> list[dict]:
   try:
     records = json.loads(file.read_text())
@@ -154,17 +284,29 @@ def load(paths) -> list[dict]:
 
 @cli.command
 def main(argv=None) -> int:
-  """`python -m dclf.bench.records FILE_OR_DIR...`: one Markdown table of saved records."""
+  """`python -m dclf.bench.records FILE_OR_DIR... [--plot OUT.png] [--wide]`: the study's tables."""
   parser = cli.ArgumentParser(
     prog="python -m dclf.bench.records",
-    description="Print benchmark records (--json files of python -m dclf.benchmark) as one Markdown table.",
+    description="Print benchmark records (--json files of python -m dclf.benchmark) as one Markdown table per "
+    "model, every framework with its ratio to the fastest; --plot draws them.",
   )
   parser.add_argument("paths", nargs="+", metavar="FILE_OR_DIR", help="record files, or folders of *.json records")
+  parser.add_argument("--plot", metavar="OUT.png", help="also draw images/s per framework, a panel per model")
+  parser.add_argument("--wide", action="store_true", help="one table of every record with all columns instead")
   args = parser.parse_args(argv)
+  results = load(args.paths)
+  if not results:
+    raise UsageError(f"no benchmark records in {', '.join(args.paths)}")
   try:
-    print(markdown_table(load(args.paths)))
+    print(markdown_table(results) if args.wide else study_tables(results))
+    if args.plot:
+      plot(results, args.plot)
   except KeyError as e:
     raise UsageError(f"a record lacks the field {e}: not written by python -m dclf.benchmark") from None
+  except OSError as e:
+    raise UsageError(f"--plot {args.plot}: cannot write the plot ({e})") from None
+  if args.plot:
+    print(f"wrote {args.plot}")
   return 0
 
 

@@ -1,5 +1,9 @@
-"""Runs a set of benchmark configurations: JAX (every parallelism) and the PyTorch reference, for
-every precision and mode of one model config."""
+"""Runs a set of benchmark configurations: JAX (every parallelism), the PyTorch reference and the
+Keras reference, for every precision and mode of one model config."""
+
+import importlib
+import os
+import sys
 
 from dclf import state
 from dclf.bench import flops, jax_runner
@@ -7,6 +11,14 @@ from dclf.errors import UsageError
 from dclf.progress import log
 
 MODES = tuple(jax_runner.MODES)
+# --keras-backend -> (Keras' backend, jit_compile). Explicit: Keras' "auto" is False for TensorFlow
+# on a machine without GPU and True with one.
+KERAS_BACKENDS = {
+  "tensorflow": ("tensorflow", False),
+  "tensorflow-xla": ("tensorflow", True),
+  "jax": ("jax", True),
+  "torch": ("torch", False),
+}
 
 
 def load_torch_reference():
@@ -18,6 +30,35 @@ def load_torch_reference():
   from dclf.bench import torch_reference  # pylint: disable=g-import-not-at-top  (optional: imports torch)
 
   return torch_reference
+
+
+def load_keras_reference(keras_backend: str):
+  """`dclf.bench.keras_reference` with Keras on the backend `keras_backend` runs on. Keras fixes its
+  backend when first imported, so a process runs one backend: UsageError when Keras already runs
+  on another here, or when Keras or the backend's package is not installed (an optional extra)."""
+  backend, _ = KERAS_BACKENDS[keras_backend]
+  loaded = sys.modules.get("keras")
+  if loaded is not None and loaded.backend.backend() != backend:
+    raise UsageError(
+      f"Keras already runs on {loaded.backend.backend()} in this process; --keras-backend {keras_backend} "
+      "needs a process of its own"
+    )
+  os.environ["KERAS_BACKEND"] = backend
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up banners
+  try:
+    module = importlib.import_module(backend)
+    import keras  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import  (optional; its backend set above)
+  except ImportError as e:
+    raise UsageError(f"Keras on {backend} is not installed ({e}; pip install -e '.[keras]')") from None
+  if backend == "tensorflow":
+    for gpu in module.config.list_physical_devices("GPU"):
+      module.config.experimental.set_memory_growth(gpu, True)  # leave room for JAX's FLOP counting
+  if backend == "torch":  # like-for-like with XLA's defaults on NVIDIA GPUs, as the PyTorch reference
+    module.backends.cuda.matmul.allow_tf32 = module.backends.cudnn.allow_tf32 = True
+    module.backends.cudnn.benchmark = True
+  from dclf.bench import keras_reference  # pylint: disable=g-import-not-at-top  (optional: imports keras)
+
+  return keras_reference
 
 
 def _variant(config, precision: str, parallelism: str = "pmap"):
@@ -42,17 +83,21 @@ def benchmark(
   real_data: bool = False,
   torch_reference=None,
   torch_options=None,
+  keras_reference=None,
+  keras_backend: str = "",
+  profile_dir=None,
 ) -> list[dict]:
-  """Records for every (precision, mode), each with every JAX parallelism then PyTorch.
+  """Records for every (precision, mode), each with every JAX parallelism, then PyTorch, then Keras.
 
   `config.half_precision` and `config.parallelism` are overridden by `precisions` and
-  `parallelisms`; `torch_reference` is what `load_torch_reference()` returns (PyTorch runs need it).
+  `parallelisms`; `torch_reference` is what `load_torch_reference()` returns (PyTorch runs need it),
+  `keras_reference` what `load_keras_reference(keras_backend)` returns (Keras runs need both);
+  `profile_dir` receives a trace of each JAX configuration.
   """
   state.validate(config)
-  if "torch" in frameworks and config.model not in torch_reference.MODELS:
-    raise UsageError(
-      f"the PyTorch reference has no model {config.model!r}; it has: {', '.join(torch_reference.MODELS)}"
-    )
+  for framework, name, reference in (("torch", "PyTorch", torch_reference), ("keras", "Keras", keras_reference)):
+    if framework in frameworks and config.model not in reference.MODELS:
+      raise UsageError(f"the {name} reference has no model {config.model!r}; it has: {', '.join(reference.MODELS)}")
   num_classes = len(state.output_names(config))
   sized = _variant(config, "fp32")
   model_flops = flops.model_flops(state.build_model(sized, num_classes), sized.image_size)
@@ -67,12 +112,28 @@ def benchmark(
       if "jax" in frameworks:
         for parallelism in parallelisms:
           log("jax %s %s %s %s", config.model, mode, parallelism, precision)
-          results.append(jax_runner.run(_variant(config, precision, parallelism), initial, mode=mode, **common))
+          results.append(
+            jax_runner.run(
+              _variant(config, precision, parallelism), initial, mode=mode, profile_dir=profile_dir, **common
+            )
+          )
       if "torch" in frameworks:
         log("torch %s %s %s", config.model, mode, precision)
         results.append(
           torch_reference.run(
             _variant(config, precision), mode=mode, num_classes=num_classes, **common, **(torch_options or {})
+          )
+        )
+      if "keras" in frameworks:
+        log("keras/%s %s %s %s", keras_backend, config.model, mode, precision)
+        results.append(
+          keras_reference.run(
+            _variant(config, precision),
+            mode=mode,
+            num_classes=num_classes,
+            keras_backend=keras_backend,
+            jit_compile=KERAS_BACKENDS[keras_backend][1],
+            **common,
           )
         )
   return results
