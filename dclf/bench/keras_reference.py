@@ -279,22 +279,15 @@ def run(
   step = _fit_loop_step(model, _device_batches(config, num_classes, real_data), mode)
   device_kind, peak_memory = _device()
   timings = time_steps(step, _sync, steps=num_steps, warmup=warmup)
-  per_step = (model_flops.train if mode == "train" else model_flops.forward) * config.batch_size
-  return records.record(
+  return records.reference_record(
     framework="keras",
     versions=versions(),
     device_kind=device_kind,
-    devices=1,
     config=config,
     mode=mode,
-    parallelism="single",
-    precision="bf16" if config.half_precision else "fp32",
     data=data.describe(config, real_data),
     timings=timings,
-    compile_s=max(timings.first_call_s - timings.median_s, 0.0),
-    flops_per_step=per_step,
-    flops_source="analytic",
-    model_flops_per_step=per_step,
+    model_flops=model_flops,
     peak_memory_bytes=peak_memory(),
     options={"keras_backend": keras_backend, "jit_compile": jit_compile},
   )

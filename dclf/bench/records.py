@@ -102,6 +102,32 @@ def record(
   }
 
 
+def reference_record(
+  *, framework: str, versions: dict, device_kind: str, config, mode: str, data: str, timings: Timings, model_flops, **kw
+) -> dict:
+  """The record of a reference run (PyTorch, Keras): one device, the analytic FLOPs of `model_flops`
+  (a `dclf.bench.flops.ModelFlops`), and as compile time the first call (where they compile, and
+  autotune) minus a steady step; `kw`: `peak_memory_bytes`, `options`."""
+  per_step = (model_flops.train if mode == "train" else model_flops.forward) * config.batch_size
+  return record(
+    framework=framework,
+    versions=versions,
+    device_kind=device_kind,
+    devices=1,
+    config=config,
+    mode=mode,
+    parallelism="single",
+    precision="bf16" if config.half_precision else "fp32",
+    data=data,
+    timings=timings,
+    compile_s=max(timings.first_call_s - timings.median_s, 0.0),
+    flops_per_step=per_step,
+    flops_source="analytic",
+    model_flops_per_step=per_step,
+    **kw,
+  )
+
+
 def _fmt(value, spec: str, scale: float = 1.0) -> str:
   return "n/a" if value is None else format(value * scale, spec)
 

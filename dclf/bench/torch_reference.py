@@ -239,7 +239,6 @@ def run(
   memory_format = torch.channels_last if channels_last else torch.contiguous_format
   model = create_model(config.model, num_classes, config.image_size)
   model = model.to(device, memory_format=memory_format)
-  precision = "bf16" if config.half_precision else "fp32"
   autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.half_precision)
   run_step = MODES[mode](model, config, autocast)
   if compile_model:
@@ -257,22 +256,15 @@ def run(
   if device.type == "cuda":
     torch.cuda.reset_peak_memory_stats()
   timings = time_steps(step, sync, steps=num_steps, warmup=warmup)
-  per_step = (model_flops.train if mode == "train" else model_flops.forward) * config.batch_size
-  return records.record(
+  return records.reference_record(
     framework="torch",
     versions=versions(),
     device_kind=torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
-    devices=1,
     config=config,
     mode=mode,
-    parallelism="single",
-    precision=precision,
     data=data.describe(config, real_data),
     timings=timings,
-    compile_s=max(timings.first_call_s - timings.median_s, 0.0),
-    flops_per_step=per_step,
-    flops_source="analytic",
-    model_flops_per_step=per_step,
+    model_flops=model_flops,
     peak_memory_bytes=torch.cuda.max_memory_allocated() if device.type == "cuda" else None,
     options={"channels_last": channels_last, "compile": compile_model},
   )

@@ -19,7 +19,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras.src.initializers import random_initializers  # noqa: E402
 
-from dclf.models.resnet import RESNET50_STAGES  # noqa: E402
+from dclf.bench.keras_reference import sgdnet_resnet50, vgg16_head  # noqa: E402
 
 
 def built_cheaply(builder):
@@ -137,36 +137,16 @@ def resnet50(image_size: int, include_top: bool):
   return randomize(keras.applications.ResNet50(weights=None, include_top=include_top, input_shape=shape), 2)
 
 
-# SGDNet (ysyscool/SGDNet modelfinal.py) rebuilt in Keras 3 with its old layer names.
+# SGDNet (ysyscool/SGDNet modelfinal.py) rebuilt in Keras 3 with its old layer names, on the
+# benchmark's Keras reference of its ResNet50 (`kerasResnet`).
 L = keras.layers
-
-
-def _block(x, filters, stage, block, strides):
-  """keras_applications' conv_block (block 'a', projection shortcut) / identity_block."""
-  f1, f2, f3 = filters
-  conv, bn = f"res{stage}{block}_branch", f"bn{stage}{block}_branch"
-  y = L.Conv2D(f1, 1, strides=strides, name=conv + "2a")(x)
-  y = L.Activation("relu")(L.BatchNormalization(name=bn + "2a")(y))
-  y = L.Conv2D(f2, 3, padding="same", name=conv + "2b")(y)
-  y = L.Activation("relu")(L.BatchNormalization(name=bn + "2b")(y))
-  y = L.BatchNormalization(name=bn + "2c")(L.Conv2D(f3, 1, name=conv + "2c")(y))
-  if block == "a":
-    x = L.BatchNormalization(name=bn + "1")(L.Conv2D(f3, 1, strides=strides, name=conv + "1")(x))
-  return L.Activation("relu")(L.add([y, x]))
 
 
 def sgdnet_tensors(image_size: int):
   """The input and named tensors of SGDNet's quality model (Keras 3 BatchNorm defaults: epsilon
   1e-3, momentum 0.99, as old Keras)."""
   image = keras.Input((image_size, image_size, 3))
-  x = L.ZeroPadding2D(3, name="conv1_pad")(image)
-  x = L.Conv2D(64, 7, strides=2, padding="valid", name="conv1")(x)
-  x = L.Activation("relu")(L.BatchNormalization(name="bn_conv1")(x))
-  x = L.MaxPooling2D(3, strides=2)(L.ZeroPadding2D(1, name="pool1_pad")(x))
-  for stage, (blocks, filters) in enumerate(RESNET50_STAGES, start=2):
-    for i in range(blocks):
-      x = _block(x, filters, stage, "abcdef"[i], strides=2 if (i == 0 and stage > 2) else 1)
-  conv5 = x
+  conv5 = sgdnet_resnet50(image)
   fraw = L.Conv2D(512, 1, activation="relu", padding="same", use_bias=False)(conv5)
   squeeze = L.GlobalAveragePooling2D()(fraw)
   attention = L.Dense(128, activation="relu")(squeeze)
@@ -221,11 +201,7 @@ def sgdnet_classifier(image_size: int, num_classes: int = 3):
 def vgg16_classifier(image_size: int, num_classes: int = 3):
   """The poster's vgg16_transfer / vgg16_scratch: VGG16 up to block4_pool, then its head."""
   vgg = keras.applications.VGG16(weights=None, include_top=False, input_shape=(image_size, image_size, 3))
-  x = vgg.get_layer("block4_pool").output
-  x = L.Conv2D(512, 3, padding="same", activation="relu")(x)
-  x = L.Flatten()(L.MaxPooling2D(2)(x))
-  x = L.Dense(4096, activation="relu")(x)
-  return _classifier(vgg.input, x, num_classes, seed=5)
+  return _classifier(vgg.input, vgg16_head(vgg.get_layer("block4_pool").output), num_classes, seed=5)
 
 
 @built_cheaply
