@@ -60,6 +60,7 @@ def test_keras_record_is_well_formed():
     assert set(r["versions"]) == {"keras", "jax"} and r["devices"] == 1 and r["parallelism"] == "single"
     assert r["flops_source"] == "analytic" and r["flops_per_step"] == r["model_flops_per_step"] > 0
     assert r["images_per_sec"] > 0 and r["steps"] == 2 and r["compile_s"] >= 0 and r["peak_memory_bytes"] is None
+  assert keras_train["host"]["environment"]["XLA_FLAGS"] == os.environ["XLA_FLAGS"]  # conftest's 2 CPU devices
   assert keras_train["model_flops_per_step"] == jax_train["model_flops_per_step"]
   assert keras_eval["model_flops_per_step"] == jax_eval["model_flops_per_step"]
   json.dumps(results)
@@ -193,7 +194,7 @@ def test_plot_is_written_from_a_few_records(tmp_path):
   out = tmp_path / "plots" / "study.png"
   records.plot(_study_records(), out)
   width, height = _png_size(out)
-  assert (width, height) == (int((4.2 * 2 + 0.5) * 110), int((3.4 + 0.6 + 0.25 * 1) * 110))  # 2 panels, 1 row
+  assert (width, height) == (int(plots.MIN_WIDTH * 110), int((3.4 + 0.6 + 0.25 * 1) * 110))  # 2 panels, 1 row
   assert out.stat().st_size > 10_000 and [p.name for p in out.parent.iterdir()] == ["study.png"]  # no temp file
 
 

@@ -16,6 +16,7 @@ from matplotlib.patches import Patch
 from dclf.fileio import atomic_write_bytes
 
 LOG_SPREAD = 20.0
+MIN_WIDTH = 9.0  # inches: room for the title and a legend row under a single panel
 # family -> (colormap, darkest shade, lightest shade); other families are grey.
 FAMILY_SHADES = {"jax": ("Blues", 0.85, 0.45), "torch": ("Oranges", 0.85, 0.35), "keras": ("Greens", 0.9, 0.35)}
 
@@ -82,9 +83,11 @@ def draw(grid: list[list[Panel]], path, *, title: str, ylabel: str, dpi: int = 1
   rows, cols = len(grid), max(len(row) for row in grid)
   labels = sorted({label for row in grid for panel in row for label in panel.bars}, key=_rank)
   colors = _colors(labels)
-  legend_rows = -(-len(labels) // 6)
+  width = max(4.2 * cols + 0.5, MIN_WIDTH)
+  legend_cols = min(len(labels), int(width / 1.7))
+  legend_rows = -(-len(labels) // legend_cols)
   height = 3.4 * rows + 0.6 + 0.25 * legend_rows
-  fig = Figure(figsize=(4.2 * cols + 0.5, height))
+  fig = Figure(figsize=(width, height))
   axes = fig.subplots(rows, cols, squeeze=False)
   for r in range(rows):
     for c in range(cols):
@@ -93,7 +96,7 @@ def draw(grid: list[list[Panel]], path, *, title: str, ylabel: str, dpi: int = 1
       else:
         axes[r][c].set_axis_off()
   handles = [Patch(color=colors[label], label=label) for label in labels]
-  fig.legend(handles=handles, loc="lower center", ncol=min(len(labels), 6), fontsize=9, frameon=False)
+  fig.legend(handles=handles, loc="lower center", ncol=legend_cols, fontsize=9, frameon=False)
   fig.suptitle(title, fontsize=11)
   fig.tight_layout(rect=(0, (0.15 + 0.25 * legend_rows) / height, 1, 1 - 0.3 / height))
   png = io.BytesIO()

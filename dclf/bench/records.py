@@ -31,13 +31,26 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
+# Environment variables that change what the frameworks run (kernels, threads, devices, caches).
+ENVIRONMENT = (
+  "XLA_FLAGS",
+  "TF_ENABLE_ONEDNN_OPTS",
+  "OMP_NUM_THREADS",
+  "MKL_NUM_THREADS",
+  "CUDA_VISIBLE_DEVICES",
+  "TORCHINDUCTOR_CACHE_DIR",
+)
+
+
 def host_info() -> dict:
-  """The machine, with its load: timings on a shared machine mean little without it."""
+  """The machine, with its load (timings on a shared machine mean little without it) and the
+  environment variables of ENVIRONMENT that are set."""
   return {
     "cpu": cpu_model(),
     "cpu_count": os.cpu_count(),
     "load_average": [round(x, 2) for x in os.getloadavg()],
     "python": platform.python_version(),
+    "environment": {name: os.environ[name] for name in ENVIRONMENT if name in os.environ},
   }
 
 
@@ -144,7 +157,7 @@ def row_label(r: dict) -> str:
   return framework_label(r) + (f" {r['parallelism']}" if r["framework"] == "jax" else "")
 
 
-def _fmt_3(value) -> str:
+def significant(value) -> str:
   """At least 3 significant digits, thousands grouped: 0.753, 8.31, 35.2, 1,263."""
   return "n/a" if value is None else f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
@@ -186,10 +199,10 @@ STUDY_COLUMNS = (
   ("framework", row_label),
   ("precision", lambda r: r["precision"]),
   ("mode", lambda r: r["mode"]),
-  ("img/s", lambda r: _fmt_3(r["images_per_sec"])),
-  ("median ms", lambda r: _fmt_3(r["step_time_ms_median"])),
-  ("p90 ms", lambda r: _fmt_3(r["step_time_ms_p90"])),
-  ("CPU ms/step", lambda r: _fmt_3(r["cpu_time_ms_per_step"])),
+  ("img/s", lambda r: significant(r["images_per_sec"])),
+  ("median ms", lambda r: significant(r["step_time_ms_median"])),
+  ("p90 ms", lambda r: significant(r["step_time_ms_p90"])),
+  ("CPU ms/step", lambda r: significant(r["cpu_time_ms_per_step"])),
   ("compile s", lambda r: _fmt(r["compile_s"], ".1f")),
   ("MFU", lambda r: _fmt(r["mfu"], ".1%")),
   ("peak memory GiB", lambda r: _fmt(r["peak_memory_bytes"], ".2f", 2.0**-30)),
@@ -240,7 +253,7 @@ def study_tables(records: list[dict]) -> str:
     loads = [r["host"]["load_average"][0] for r in rows]
     columns = STUDY_COLUMNS
     if any(r["devices"] > 1 for r in rows):
-      columns += (("img/s/device", lambda r: _fmt_3(r["images_per_sec_per_device"])),)
+      columns += (("img/s/device", lambda r: significant(r["images_per_sec_per_device"])),)
     best = _fastest(rows)
     ratio = lambda r: r["images_per_sec_per_device"] / best[r["precision"], r["mode"]]
     out += [

@@ -91,7 +91,9 @@ def _run_row(argv: list[str], log_path: Path, compiles: bool) -> int:
 
 def _summary(out: Path) -> str:
   rows = records.load([out])
-  return ", ".join(f"{r['mode']} {r['precision']} {r['images_per_sec_per_device']:.3g} img/s" for r in rows)
+  return ", ".join(
+    f"{r['mode']} {r['precision']} {records.significant(r['images_per_sec_per_device'])} img/s" for r in rows
+  )
 
 
 def _last_line(log_path: Path) -> str:
