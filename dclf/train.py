@@ -23,7 +23,9 @@ from dclf.progress import MetricWriter, ProgressBar, Throughput, log
 def load_pretrained(config, initial: state.TrainState) -> state.TrainState:
   """`initial` with `config.init_from` (a Keras file or a dclf workdir) loaded over its random weights."""
   try:
-    variables = weights.load(config.init_from, config.model, initial.variables(), bn_epsilon=config.bn_epsilon)
+    variables = weights.load(
+      config.init_from, config.model, initial.variables(), bn_epsilon=config.bn_epsilon, preprocess=config.preprocess
+    )
   except WeightsError as e:
     raise UsageError(
       f"config.init_from: {e} (see docs/weights.md; --config.init_from='' starts from random weights)"
