@@ -210,6 +210,7 @@ def train_and_evaluate(config, workdir) -> dict:
     keys=_model_keys(config),
   )
   batches = input_pipeline.TrainBatches(loader, par.put_batch, len(par.devices), data_state)
+  log("reading the first batches ...")  # data workers start and decode: seconds on a CPU before compilation
 
   def save(step):
     checkpointer.save(step, par.get_state(device_state.checkpoint_tree()), data_state)
