@@ -7,6 +7,7 @@ Metrics are written by process 0 only, since they are already global means over 
 (TensorBoard through tensorboardX: no TensorFlow).
 """
 
+import collections
 import json
 import logging
 import sys
@@ -100,21 +101,23 @@ class FirstCall:
 
 
 class WindowMeans:
-  """Means of per-step metrics (dicts of device scalars) over a window of steps, such as a log
-  interval: the steps' arrays are kept as they come and fetched once, when the window is read."""
+  """Means of per-step metrics (dicts of device scalars) over the last `size` steps (a log
+  interval; fewer just after a start or resume): the steps' arrays are kept as they come and
+  fetched only when the window is read."""
 
-  def __init__(self):
-    self._steps = []
+  def __init__(self, size: int):
+    self._steps = collections.deque(maxlen=size)
 
   def add(self, metrics) -> None:
     self._steps.append(metrics)
 
   def read(self, fetch: Callable) -> tuple[dict, int]:
-    """(the means, the number of steps) of the window, which then starts anew; `fetch` brings one
-    step's metrics to the host (e.g. `par.get_replicated`)."""
+    """(the means, the number of steps they cover); `fetch` brings one step's metrics to the host
+    (e.g. `par.get_replicated`)."""
     fetched = [fetch(metrics) for metrics in self._steps]
-    count, self._steps = len(fetched), []
-    return {key: sum(float(m[key]) for m in fetched) / count for key in fetched[0]} if fetched else {}, count
+    if not fetched:
+      return {}, 0
+    return {key: sum(float(m[key]) for m in fetched) / len(fetched) for key in fetched[0]}, len(fetched)
 
 
 class Throughput:

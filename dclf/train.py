@@ -115,7 +115,7 @@ def split_metrics(par, eval_fn, device_state, source, config) -> dict:
 def _summary(config, step, train_metrics, eval_metrics, counts, images_per_sec, par) -> dict:
   return {
     "step": int(step),
-    # Means over the last log interval (train_steps_averaged steps), not one batch.
+    # Means over the last log_every_steps steps (train_steps_averaged: fewer after a late resume).
     "train_loss": train_metrics.get("loss"),
     "train_accuracy": train_metrics.get("accuracy"),
     "eval_loss": eval_metrics.get("loss"),
@@ -223,7 +223,7 @@ def train_and_evaluate(config, workdir) -> dict:
 
   train_metrics, train_steps_averaged, eval_metrics, preempted = {}, None, {}, False
   throughput = Throughput(config.batch_size)
-  window = WindowMeans()
+  window = WindowMeans(config.log_every_steps)
   bar = ProgressBar(num_steps, int(run_state.step))
   with runtime.PreemptionGuard() as guard:
     for step in range(int(run_state.step) + 1, num_steps + 1):

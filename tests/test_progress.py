@@ -15,14 +15,14 @@ def lines(caplog):
   return lambda: [record.getMessage() for record in caplog.records if record.name == "dclf"]
 
 
-def test_window_means_average_the_steps_of_each_window():
-  window = progress.WindowMeans()
-  for loss, accuracy in ((1.0, 0.25), (3.0, 0.75)):
-    window.add({"loss": jnp.float32(loss), "accuracy": jnp.float32(accuracy)})
-  assert window.read(lambda metrics: metrics) == ({"loss": 2.0, "accuracy": 0.5}, 2)
-  window.add({"loss": jnp.float32(5.0), "accuracy": jnp.float32(1.0)})
-  assert window.read(lambda metrics: metrics) == ({"loss": 5.0, "accuracy": 1.0}, 1)  # a new window
+def test_window_means_average_the_last_steps():
+  window = progress.WindowMeans(2)
   assert window.read(lambda metrics: metrics) == ({}, 0)
+  for loss in (1.0, 3.0):
+    window.add({"loss": jnp.float32(loss), "accuracy": jnp.float32(loss / 4)})
+  assert window.read(lambda metrics: metrics) == ({"loss": 2.0, "accuracy": 0.5}, 2)
+  window.add({"loss": jnp.float32(5.0), "accuracy": jnp.float32(1.25)})  # the window slides: steps 2 and 3
+  assert window.read(lambda metrics: metrics) == ({"loss": 4.0, "accuracy": 1.0}, 2)
 
 
 def test_first_call_is_announced_and_timed_once(lines):

@@ -32,7 +32,7 @@ def test_outputs_of_a_run(tmp_path):
     *_main_args(
       tmp_path,
       "small_cnn",
-      "--config.num_train_steps=8",
+      "--config.num_train_steps=10",
       "--config.checkpoint_every_steps=4",
       "--config.parallelism=jit",
     ),
@@ -55,9 +55,10 @@ def test_outputs_of_a_run(tmp_path):
     "versions",
   ):
     assert summary[key] is not None, key
-  assert summary["step"] == 8 and summary["devices"] == 2 and summary["parallelism"] == "jit"
+  assert summary["step"] == 10 and summary["devices"] == 2 and summary["parallelism"] == "jit"
   assert summary["eval_examples"] == 256  # the whole synthetic validation split, once
-  assert summary["train_steps_averaged"] == 4  # train_loss / train_accuracy: means of the last log interval
+  # train_loss / train_accuracy: means of the last log_every_steps (4) steps, 7-10, not of one batch
+  assert summary["train_steps_averaged"] == 4
   # No silent stretch: compilations are announced and timed, evaluations show progress.
   for line in (
     "compiling the train step ... done in",
@@ -68,28 +69,28 @@ def test_outputs_of_a_run(tmp_path):
   # Validation and test reports, as dclf.evaluate writes them.
   for split in ("validation", "test"):
     report = json.loads((tmp_path / "eval" / split / "report.json").read_text())
-    assert report["split"] == split and report["step"] == 8 and report["num_examples"] == 256
+    assert report["split"] == split and report["step"] == 10 and report["num_examples"] == 256
   rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-  assert [r["step"] for r in rows if "train/loss" in r] == [4, 8]
+  assert [r["step"] for r in rows if "train/loss" in r] == [4, 8, 10]
   assert any("eval/accuracy" in r for r in rows)
   assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
-  assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == ["4", "8"]
+  assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == [4, 8, 10]
   config = json.loads((tmp_path / "config.json").read_text())
   assert config["class_names"] == ["reference", "blur", "noise"]
 
   # Rerunning the finished run says so in one line and changes nothing; more steps continue it.
   before = _snapshot(tmp_path)
   again = run_module(
-    "dclf.main", *_main_args(tmp_path, "small_cnn", "--config.num_train_steps=8", "--config.parallelism=jit")
+    "dclf.main", *_main_args(tmp_path, "small_cnn", "--config.num_train_steps=10", "--config.parallelism=jit")
   )
   assert again.returncode == 0, again.stderr
-  assert again.stderr.count("\n") == 1 and "this run finished at step 8 (summary.json)" in again.stderr, again.stderr
+  assert again.stderr.count("\n") == 1 and "this run finished at step 10 (summary.json)" in again.stderr, again.stderr
   assert _snapshot(tmp_path) == before
   more = run_module(
     "dclf.main", *_main_args(tmp_path, "small_cnn", "--config.num_train_steps=12", "--config.parallelism=jit")
   )
   assert more.returncode == 0, more.stderr
-  assert "resuming from checkpoint at step 8" in more.stderr
+  assert "resuming from checkpoint at step 10" in more.stderr
   assert json.loads((tmp_path / "summary.json").read_text())["step"] == 12
 
 
