@@ -17,13 +17,11 @@ import os
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from dclf import cli, parallel
-from dclf.bench import peaks, records, suite
+from dclf import cli
+from dclf.bench import peaks, records
 from dclf.errors import UsageError
 from dclf.fileio import atomic_write_json
-from dclf.progress import setup_logging
 
-MODES = suite.MODES
 FRAMEWORKS = {"jax": ("jax",), "torch": ("torch",), "both": ("jax", "torch")}
 TORCH_MISSING = "PyTorch is not installed (pip install -e '.[torch]')"
 
@@ -32,21 +30,36 @@ config_flags.DEFINE_config_file("config", None, "Model configuration file (confi
 flags.DEFINE_integer("steps", 20, "Timed steps per configuration.", lower_bound=1)
 flags.DEFINE_integer("warmup", 3, "Untimed steps after the first call, before timing.", lower_bound=0)
 flags.DEFINE_enum("framework", "jax", list(FRAMEWORKS), "Which implementation(s) to time.")
-flags.DEFINE_list("modes", list(MODES), "train (train_step, state donated) and/or eval (predict_step).")
-flags.DEFINE_list("parallelism", list(parallel.PARALLELISMS), "JAX data parallelism(s); PyTorch runs one device.")
-flags.DEFINE_list("precision", list(peaks.PRECISIONS), "fp32 and/or bf16 (bfloat16 compute, float32 parameters).")
+flags.DEFINE_list("modes", None, "train (train_step, state donated) and/or eval (predict_step); default: both.")
+flags.DEFINE_list(
+  "parallelism", None, "JAX data parallelism(s), pmap and/or jit (default: both); PyTorch runs one device."
+)
+flags.DEFINE_list("precision", None, "fp32 and/or bf16 (bfloat16 compute, float32 parameters); default: both.")
 flags.DEFINE_string("json", None, "Write the records here as a JSON list (atomically).")
 flags.DEFINE_bool("real-data", False, "Feed the grain train loader of config.dataset every step (transfer included).")
 flags.DEFINE_bool("channels-last", False, "PyTorch reference: channels-last memory format.")
 flags.DEFINE_bool("compile", False, "PyTorch reference: torch.compile the model (JAX steps are always compiled).")
 flags.mark_flags_as_required(["config"])
 
-for _name, _known in (("modes", MODES), ("parallelism", tuple(parallel.PARALLELISMS)), ("precision", peaks.PRECISIONS)):
-  flags.register_validator(
-    _name,
-    lambda values, known=_known: bool(values) and set(values) <= set(known),
-    message=f"--{_name} takes a comma-separated subset of {','.join(_known)}",
-  )
+
+def choices(name: str) -> tuple[str, ...]:
+  """What --modes, --parallelism and --precision take (all of it by default). The registries import
+  JAX (seconds): they are read when the flags are checked, after --help has had its answer."""
+  from dclf import parallel  # pylint: disable=g-import-not-at-top
+  from dclf.bench import suite  # pylint: disable=g-import-not-at-top
+
+  return {"modes": suite.MODES, "parallelism": tuple(parallel.PARALLELISMS), "precision": peaks.PRECISIONS}[name]
+
+
+def _check_subset(name: str, values) -> bool:
+  known = choices(name)
+  if values is not None and not (values and set(values) <= set(known)):
+    raise flags.ValidationError(f"--{name} takes a comma-separated subset of {','.join(known)}")
+  return True
+
+
+for _name in ("modes", "parallelism", "precision"):
+  flags.register_validator(_name, lambda values, name=_name: _check_subset(name, values))
 
 
 def _header(results: list[dict]) -> str:
@@ -66,6 +79,8 @@ def _frameworks(name: str):
     return frameworks, None
   # JAX would otherwise reserve most of a GPU's memory up front and leave PyTorch none.
   os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+  from dclf.bench import suite  # pylint: disable=g-import-not-at-top  (JAX: slow to import)
+
   torch_reference = suite.load_torch_reference()
   if torch_reference is None:
     if name == "torch":
@@ -79,15 +94,18 @@ def _frameworks(name: str):
 def main(argv):
   if len(argv) > 1:
     raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from dclf.bench import suite  # pylint: disable=g-import-not-at-top  (JAX: slow to import)
+  from dclf.progress import setup_logging  # pylint: disable=g-import-not-at-top
+
   logging.set_verbosity(logging.WARNING)
   setup_logging()
   frameworks, torch_reference = _frameworks(FLAGS.framework)
   results = suite.benchmark(
     FLAGS.config,
     frameworks=frameworks,
-    modes=tuple(FLAGS.modes),
-    parallelisms=tuple(FLAGS.parallelism),
-    precisions=tuple(FLAGS.precision),
+    modes=tuple(FLAGS.modes or choices("modes")),
+    parallelisms=tuple(FLAGS.parallelism or choices("parallelism")),
+    precisions=tuple(FLAGS.precision or choices("precision")),
     num_steps=FLAGS.steps,
     warmup=FLAGS.warmup,
     real_data=FLAGS["real-data"].value,

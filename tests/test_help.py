@@ -18,7 +18,7 @@ def help_of(module: str) -> tuple[str, set[str]]:
 
 
 @pytest.mark.parametrize(
-  "module", ["dclf.main", "dclf.predict", "dclf.evaluate", "dclf.report", "dclf.data", "dclf.distort"]
+  "module", ["dclf.main", "dclf.predict", "dclf.evaluate", "dclf.report", "dclf.benchmark", "dclf.data", "dclf.distort"]
 )
 def test_help_imports_no_jax(module):
   text, imported = help_of(module)
