@@ -12,8 +12,10 @@ validation 0.869, test 0.837, LIVE 0.724. Not yet reproduced here (no ImageNet, 
 GPU on the machines this was written on).
 
 Preprocessing defaults to `caffe` (SGDNet's own: BGR minus ImageNet means); the poster fed raw
-pixels (`--config.preprocess=raw`). Frozen BatchNorm runs in inference mode;
-`--config.frozen_bn_batch_stats=True` reproduces the Keras 2.3 batch-statistics quirk.
+pixels (`--config.preprocess=raw`). A workdir imported from a classifier the poster's code
+trained (`python -m dclf.weights import`) is set to `raw`, the pixels that file was trained on.
+Frozen BatchNorm runs in inference mode; `--config.frozen_bn_batch_stats=True` reproduces the
+Keras 2.3 batch-statistics quirk.
 """
 
 from configs import default

@@ -12,7 +12,8 @@ Poster: validation 0.852, test 0.850, LIVE 0.40. Not yet reproduced here (no Ima
 download or GPU on the machines this was written on).
 
 Preprocessing defaults to `caffe`, what those weights expect; the poster fed raw pixels
-(`--config.preprocess=raw` reproduces that).
+(`--config.preprocess=raw` reproduces that). A workdir imported from a classifier the poster's
+code trained (`python -m dclf.weights import`) is set to `raw`, the pixels that file was trained on.
 """
 
 from configs import default

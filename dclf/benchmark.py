@@ -22,13 +22,11 @@ import os
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from dclf import cli, parallel
-from dclf.bench import peaks, records, suite
+from dclf import cli
+from dclf.bench import peaks, records
 from dclf.errors import UsageError
 from dclf.fileio import atomic_write_json
-from dclf.progress import setup_logging
 
-MODES = suite.MODES
 FRAMEWORKS = {
   "jax": ("jax",),
   "torch": ("torch",),
@@ -45,15 +43,17 @@ flags.DEFINE_integer("warmup", 3, "Untimed steps after the first call, before ti
 flags.DEFINE_enum(
   "framework", "jax", list(FRAMEWORKS), "Which implementation(s) to time: both = jax,torch; all adds keras."
 )
-flags.DEFINE_enum(
+flags.DEFINE_string(
   "keras-backend",
   None,
-  list(suite.KERAS_BACKENDS),
-  "Keras' backend for --framework keras|all (tensorflow-xla: jit_compile=True); one backend per process.",
+  "Keras' backend for --framework keras|all: tensorflow, tensorflow-xla (jit_compile=True), jax or torch; one "
+  "backend per process.",
 )
-flags.DEFINE_list("modes", list(MODES), "train (train_step, state donated) and/or eval (predict_step).")
-flags.DEFINE_list("parallelism", list(parallel.PARALLELISMS), "JAX data parallelism(s); PyTorch runs one device.")
-flags.DEFINE_list("precision", list(peaks.PRECISIONS), "fp32 and/or bf16 (bfloat16 compute, float32 parameters).")
+flags.DEFINE_list("modes", None, "train (train_step, state donated) and/or eval (predict_step); default: both.")
+flags.DEFINE_list(
+  "parallelism", None, "JAX data parallelism(s), pmap and/or jit (default: both); PyTorch runs one device."
+)
+flags.DEFINE_list("precision", None, "fp32 and/or bf16 (bfloat16 compute, float32 parameters); default: both.")
 flags.DEFINE_string("json", None, "Write the records here as a JSON list (atomically).")
 flags.DEFINE_bool("real-data", False, "Feed the grain train loader of config.dataset every step (transfer included).")
 flags.DEFINE_bool("channels-last", False, "PyTorch reference: channels-last memory format.")
@@ -61,12 +61,37 @@ flags.DEFINE_bool("compile", False, "PyTorch reference: torch.compile the model 
 flags.DEFINE_string("profile", None, "Write a jax.profiler trace of a few steps of each JAX configuration under DIR.")
 flags.mark_flags_as_required(["config"])
 
-for _name, _known in (("modes", MODES), ("parallelism", tuple(parallel.PARALLELISMS)), ("precision", peaks.PRECISIONS)):
-  flags.register_validator(
-    _name,
-    lambda values, known=_known: bool(values) and set(values) <= set(known),
-    message=f"--{_name} takes a comma-separated subset of {','.join(_known)}",
-  )
+
+def choices(name: str) -> tuple[str, ...]:
+  """What --modes, --parallelism and --precision take (all of it by default). The registries import
+  JAX (seconds): they are read when the flags are checked, after --help has had its answer."""
+  from dclf import parallel  # pylint: disable=g-import-not-at-top
+  from dclf.bench import suite  # pylint: disable=g-import-not-at-top
+
+  return {
+    "modes": suite.MODES,
+    "parallelism": tuple(parallel.PARALLELISMS),
+    "precision": peaks.PRECISIONS,
+    "keras-backend": tuple(suite.KERAS_BACKENDS),
+  }[name]
+
+
+def _check_subset(name: str, values) -> bool:
+  known = choices(name)
+  if values is not None and not (values and set(values) <= set(known)):
+    raise flags.ValidationError(f"--{name} takes a comma-separated subset of {','.join(known)}")
+  return True
+
+
+def _check_keras_backend(value) -> bool:
+  if value is not None and value not in choices("keras-backend"):
+    raise flags.ValidationError(f"--keras-backend takes one of {', '.join(choices('keras-backend'))}")
+  return True
+
+
+for _name in ("modes", "parallelism", "precision"):
+  flags.register_validator(_name, lambda values, name=_name: _check_subset(name, values))
+flags.register_validator("keras-backend", _check_keras_backend)
 
 
 def _header(results: list[dict]) -> str:
@@ -82,6 +107,8 @@ def _header(results: list[dict]) -> str:
 def _frameworks(name: str, keras_backend: str | None):
   """The frameworks to run, and the reference modules they need: {"torch": module, "keras": module}.
   A reference missing where it was asked for alone is a UsageError; in `both` and `all`, a note."""
+  from dclf.bench import suite  # pylint: disable=g-import-not-at-top  (JAX: slow to import)
+
   frameworks, references = FRAMEWORKS[name], {}
   if "keras" in frameworks and keras_backend is None:
     raise UsageError(f"--framework {name} needs --keras-backend ({', '.join(suite.KERAS_BACKENDS)}; one per process)")
@@ -108,15 +135,18 @@ def _frameworks(name: str, keras_backend: str | None):
 def main(argv):
   if len(argv) > 1:
     raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from dclf.bench import suite  # pylint: disable=g-import-not-at-top  (JAX: slow to import)
+  from dclf.progress import setup_logging  # pylint: disable=g-import-not-at-top
+
   logging.set_verbosity(logging.WARNING)
   setup_logging()
   frameworks, references = _frameworks(FLAGS.framework, FLAGS["keras-backend"].value)
   results = suite.benchmark(
     FLAGS.config,
     frameworks=frameworks,
-    modes=tuple(FLAGS.modes),
-    parallelisms=tuple(FLAGS.parallelism),
-    precisions=tuple(FLAGS.precision),
+    modes=tuple(FLAGS.modes or choices("modes")),
+    parallelisms=tuple(FLAGS.parallelism or choices("parallelism")),
+    precisions=tuple(FLAGS.precision or choices("precision")),
     num_steps=FLAGS.steps,
     warmup=FLAGS.warmup,
     real_data=FLAGS["real-data"].value,

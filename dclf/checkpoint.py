@@ -33,6 +33,16 @@ def load_config(workdir) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(json.loads(path.read_text()))
 
 
+def saved_steps(workdir) -> list[int]:
+  """The steps saved in `workdir/checkpoints`, oldest first, read from the folder names alone (orbax
+  renames a step's temporary folder to its number when it is complete): nothing is created or
+  opened, so a command can look before it touches the workdir."""
+  directory = Path(workdir) / "checkpoints"
+  if not directory.is_dir():
+    return []
+  return sorted(int(p.name) for p in directory.iterdir() if p.is_dir() and p.name.isdigit())
+
+
 class Checkpointer:
   """Keeps the newest `keep` steps; saves asynchronously (call `wait` before exiting)."""
 

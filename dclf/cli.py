@@ -50,11 +50,15 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def _print_help(argv) -> NoReturn:
-  """The command's docstring and its own flags (absl's --help exits 1 and lists every library's)."""
+  """The command's docstring and its own flags (absl's --help exits 1 and lists every library's).
+  absl's listing is headed by the module's file path and shows a required flag's missing default
+  as `(default: 'None')`: both are left out."""
   main_module = sys.modules.get("__main__")
   doc = (getattr(main_module, "__doc__", None) or "").strip()
   print(doc + "\n" if doc else f"usage: {argv[0]} [flags]\n")
-  print(flags.FLAGS.main_module_help() if main_module else "")
+  if main_module:
+    listing = [line for line in flags.FLAGS.main_module_help().splitlines() if line.startswith(" ")]
+    print("\n".join(["flags:"] + [line for line in listing if line.strip() != "(default: 'None')"]))
   sys.exit(0)
 
 

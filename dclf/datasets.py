@@ -55,6 +55,16 @@ def names(dataset: str) -> Dataset:
   return Dataset(dataset, tuple(catalog.class_names(dataset)), label_names=tuple(catalog.label_names(dataset)))
 
 
+def missing(config) -> str | None:
+  """Why `config.dataset` cannot be read yet, with the command that builds it (None: it can)."""
+  if config.dataset == "synthetic":
+    return None
+  from dclf.data import building  # pylint: disable=g-import-not-at-top  (tfds import is slow; only when used)
+
+  command = building.build_command_if_missing(config.dataset, config.data_dir or None)
+  return f"dataset {config.dataset} is not built ({command}; docs/data.md)" if command else None
+
+
 def load(config, splits) -> Dataset:
   """The dataset `config.dataset` with the requested splits (tfds names, slices allowed)."""
   if config.dataset == "synthetic":

@@ -11,22 +11,26 @@ test split) or `DATASET:SPLIT`. --data_dir (default: W's) is where the dataset i
 import sys
 
 from dclf import cli
-from dclf.evaluation import evaluator
-from dclf.progress import setup_logging
 
 
 def _parser() -> cli.ArgumentParser:
   parser = cli.ArgumentParser(prog="python -m dclf.evaluate", description=__doc__.split("\n\n")[1])
-  parser.add_argument("--workdir", required=True, help="workdir of dclf.main or dclf.weights import")
-  parser.add_argument("--split", required=True, help="validation, test, DATASET/CONFIG or DATASET:SPLIT")
-  parser.add_argument("--data_dir", default=None, help="where the dataset is built (default: the run's)")
-  parser.add_argument("--batch_size", type=int, default=None, help="global batch size (default: the run's)")
+  parser.add_argument("--workdir", required=True, metavar="W", help="workdir of dclf.main or dclf.weights import")
+  parser.add_argument(
+    "--split", required=True, metavar="NAME", help="validation, test, DATASET/CONFIG or DATASET:SPLIT"
+  )
+  parser.add_argument("--data_dir", default=None, metavar="D", help="where the dataset is built (default: the run's)")
+  parser.add_argument(
+    "--batch_size", type=int, default=None, metavar="B", help="global batch size (default: the run's)"
+  )
   return parser
 
 
 def run(workdir, split: str, data_dir=None, batch_size=None):
   """Evaluates and writes the report; returns it and its folder."""
-  from dclf.inference import Predictor  # pylint: disable=g-import-not-at-top  (jax, orbax: slow to import)
+  # JAX, orbax and tfds take seconds to import: not at the top, so --help and usage errors answer at once.
+  from dclf.evaluation import evaluator  # pylint: disable=g-import-not-at-top
+  from dclf.inference import Predictor  # pylint: disable=g-import-not-at-top
 
   predictor = Predictor(workdir)
   report = evaluator.evaluate_split(
@@ -44,6 +48,8 @@ def run(workdir, split: str, data_dir=None, batch_size=None):
 @cli.command
 def main(argv=None) -> int:
   args = _parser().parse_args(argv)
+  from dclf.progress import setup_logging  # pylint: disable=g-import-not-at-top  (imports JAX)
+
   setup_logging()
   report, directory = run(args.workdir, args.split, args.data_dir, args.batch_size)
   print(

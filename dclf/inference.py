@@ -21,6 +21,7 @@ from dclf import checkpoint, input_pipeline, models, objectives, parallel, state
 from dclf.data import imaging
 from dclf.errors import UsageError
 from dclf.labels import POSTER_CLASSES_BY_COUNT
+from dclf.progress import FirstCall, tracked
 
 
 class BatchPredictor:
@@ -41,14 +42,17 @@ class BatchPredictor:
     return self._par.get_sharded(self._fn(self._state, batch))
 
 
-def predict_source(predict: BatchPredictor, source, *, batch_size: int, workers: int, keys=()) -> dict:
+def predict_source(
+  predict: BatchPredictor, source, *, batch_size: int, workers: int, keys=(), desc: str = "predicting"
+) -> dict:
   """`probabilities` and the features `keys` of every example of `source` exactly once.
 
   Each process predicts its shard of the examples (`input_pipeline.eval_batches`); the shards are
-  gathered, so every process returns all of them.
+  gathered, so every process returns all of them. `desc` names the pass in its progress display.
   """
   chunks = collections.defaultdict(list)
-  for batch in input_pipeline.eval_batches(source, batch_size=batch_size, workers=workers, keys=("image", *keys)):
+  batches = input_pipeline.eval_batches(source, batch_size=batch_size, workers=workers, keys=("image", *keys))
+  for batch in tracked(batches, input_pipeline.num_eval_batches(len(source), batch_size), desc):
     chunks["probabilities"].append(predict(batch.pop("image")))
     for key, values in batch.items():
       chunks[key].append(values)
@@ -90,7 +94,8 @@ class Predictor:
     model = state.build_model(config, len(self.names))
     par = parallel.create(config.parallelism)
     loaded = state.state_from_variables(model, optax.identity(), variables)  # no optimizer state
-    self.batch_predictor = BatchPredictor(par, par.put_state(loaded), steps.compile_steps(config, par).predict)
+    predict_step = FirstCall(steps.compile_steps(config, par).predict, "predict step")
+    self.batch_predictor = BatchPredictor(par, par.put_state(loaded), predict_step)
     self.batch_size = device_batch * self.batch_predictor.num_devices
 
   def prepare(self, rgb: np.ndarray) -> np.ndarray:

@@ -1,7 +1,7 @@
 """`python -m dclf.predict --workdir W [--format json|table] [--top-k K] [--device-batch B] PATH...`
 
 Classifies photos with the model of W (a workdir of `dclf.main` or `dclf.weights import`). PATH
-is an image file or a folder, searched recursively for IMAGE_EXTENSIONS. Each image is read as
+is an image file or a folder, searched recursively for image files (extensions below). Each image is read as
 the datasets were made (dclf.data.imaging: RGB, grey / palette / CMYK converted, transparency
 composited on white; shorter side to the config's image size, bicubic; central square crop),
 then preprocessed as the config says. Runs data-parallel on every local device through
@@ -15,22 +15,37 @@ classified, and the exit code is 1. Bad usage (a workdir that is not a classifie
 found): one `error:` line, exit code 2. The Python API is `dclf.predict.Predictor`.
 """
 
+from __future__ import annotations
+
 import concurrent.futures
 import json
 import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dclf import cli
 from dclf.data import imaging
 from dclf.errors import UsageError
-from dclf.inference import Predictor
+
+if TYPE_CHECKING:
+  from dclf.inference import Predictor
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 __all__ = ["Predictor", "find_images", "load_image", "predict_files", "format_table", "main"]
+
+
+def __getattr__(name: str):
+  """`dclf.predict.Predictor`, imported on first use: JAX takes seconds to import, and the
+  command's --help and usage errors need none of it."""
+  if name == "Predictor":
+    from dclf.inference import Predictor  # pylint: disable=g-import-not-at-top
+
+    return Predictor
+  raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class UnreadableImage(Exception):
@@ -123,16 +138,30 @@ def format_table(results, top_k: int = 0) -> str:
 
 
 def _parser() -> cli.ArgumentParser:
-  parser = cli.ArgumentParser(prog="python -m dclf.predict", description=__doc__.split("\n\n")[1])
-  parser.add_argument("--workdir", required=True, help="workdir of dclf.main or dclf.weights import")
-  parser.add_argument("--format", choices=("json", "table"), default="json")
-  parser.add_argument("--top-k", type=int, default=0, help="also list the K most probable classes")
-  parser.add_argument("--device-batch", type=int, default=32, help="images per device per step")
-  parser.add_argument("paths", nargs="+", metavar="PATH", help="image files (JPEG, PNG, BMP, ...) or folders")
+  _, description, output, *_ = __doc__.split("\n\n")
+  parser = cli.ArgumentParser(prog="python -m dclf.predict", description=description, epilog=output)
+  parser.add_argument("--workdir", required=True, metavar="W", help="workdir of dclf.main or dclf.weights import")
+  parser.add_argument(
+    "--format",
+    choices=("json", "table"),
+    default="json",
+    help="json: one JSON line per image, as each batch is done; table: one aligned table at the end "
+    "(default: %(default)s)",
+  )
+  parser.add_argument("--top-k", type=int, default=0, metavar="K", help="also list the K most probable classes")
+  parser.add_argument("--device-batch", type=int, default=32, metavar="B", help="images per device per step")
+  parser.add_argument(
+    "paths",
+    nargs="+",
+    metavar="PATH",
+    help=f"image files, or folders searched recursively for {', '.join(sorted(IMAGE_EXTENSIONS))} files",
+  )
   return parser
 
 
 def _run(args) -> int:
+  from dclf.inference import Predictor  # pylint: disable=g-import-not-at-top  (JAX: slow to import)
+
   if args.top_k < 0:
     raise UsageError(f"--top-k must be >= 0, got {args.top_k}")
   paths = find_images(args.paths)

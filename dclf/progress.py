@@ -8,10 +8,12 @@ Metrics are written by process 0 only, since they are already global means over 
 (TensorBoard through tensorboardX: no TensorFlow).
 """
 
+import collections
 import json
 import logging
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import jax
@@ -36,22 +38,87 @@ def log(msg: str, *args) -> None:
 
 
 class ProgressBar:
-  """A tqdm bar on process 0 when stderr is a terminal; nothing otherwise (log lines remain)."""
+  """A tqdm bar on process 0 when stderr is a terminal. Otherwise nothing, or, with
+  `log_every_s`, a log line `desc: unit n/total` at most that often (an evaluation has no other
+  sign of life)."""
 
-  def __init__(self, total: int, initial: int):
+  def __init__(
+    self, total: int, initial: int = 0, *, desc: str | None = None, unit: str = "step", log_every_s: float | None = None
+  ):
     self._bar = None
+    self._total, self._n, self._desc, self._unit = total, initial, desc, unit
+    self._log_every_s, self._last_log = log_every_s, time.perf_counter()
     if sys.stderr.isatty() and jax.process_index() == 0:
       from tqdm import tqdm  # pylint: disable=g-import-not-at-top
 
-      self._bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)
+      self._bar = tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True, leave=desc is None)
 
   def update(self, n: int = 1):
+    self._n += n
     if self._bar is not None:
       self._bar.update(n)
+    elif self._log_every_s is not None and time.perf_counter() - self._last_log >= self._log_every_s:
+      self._last_log = time.perf_counter()
+      log("%s: %s %d/%d", self._desc, self._unit, self._n, self._total)
 
   def close(self):
     if self._bar is not None:
       self._bar.close()
+
+
+EVAL_LOG_EVERY_S = 10.0
+
+
+def tracked(items: Iterable, total: int, desc: str) -> Iterator:
+  """`items` (a pass of `total` batches), showing how far the pass is: a bar on a terminal, else a
+  line when it starts and one every EVAL_LOG_EVERY_S seconds."""
+  log("%s: %d batches ...", desc, total)
+  bar = ProgressBar(total, desc=desc, unit="batch", log_every_s=EVAL_LOG_EVERY_S)
+  try:
+    for item in items:
+      yield item
+      bar.update()
+  finally:
+    bar.close()
+
+
+class FirstCall:
+  """A compiled step whose first call, where `jax.jit` / `jax.pmap` compile it, is announced and
+  timed in the log ("compiling the train step ... done in 38.2 s"): on a CPU compilation is the
+  longest silence of a run. Later calls go straight through."""
+
+  def __init__(self, fn: Callable, what: str):
+    self._fn, self._what, self._called = fn, what, False
+
+  def __call__(self, *args):
+    if self._called:
+      return self._fn(*args)
+    self._called = True
+    log("compiling the %s ...", self._what)
+    start = time.perf_counter()
+    outputs = jax.block_until_ready(self._fn(*args))
+    log("compiling the %s ... done in %.1f s", self._what, time.perf_counter() - start)
+    return outputs
+
+
+class WindowMeans:
+  """Means of per-step metrics (dicts of device scalars) over the last `size` steps (a log
+  interval; fewer just after a start or resume): the steps' arrays are kept as they come and
+  fetched only when the window is read."""
+
+  def __init__(self, size: int):
+    self._steps = collections.deque(maxlen=size)
+
+  def add(self, metrics) -> None:
+    self._steps.append(metrics)
+
+  def read(self, fetch: Callable) -> tuple[dict, int]:
+    """(the means, the number of steps they cover); `fetch` brings one step's metrics to the host
+    (e.g. `par.get_replicated`)."""
+    fetched = [fetch(metrics) for metrics in self._steps]
+    if not fetched:
+      return {}, 0
+    return {key: sum(float(m[key]) for m in fetched) / len(fetched) for key in fetched[0]}, len(fetched)
 
 
 class Throughput:

@@ -5,6 +5,7 @@ data position are checkpointed together, SIGTERM saves and exits 0, and rerunnin
 command continues where the last checkpoint left off.
 """
 
+import json
 import os
 import platform
 import time
@@ -17,19 +18,49 @@ from dclf.errors import UsageError, WeightsError
 from dclf.evaluation import evaluator
 from dclf.fileio import atomic_write_json
 from dclf.inference import BatchPredictor
-from dclf.progress import MetricWriter, ProgressBar, StepProfile, Throughput, log
+from dclf.progress import FirstCall, MetricWriter, ProgressBar, StepProfile, Throughput, WindowMeans, log, tracked
 
 
 def load_pretrained(config, initial: state.TrainState) -> state.TrainState:
   """`initial` with `config.init_from` (a Keras file or a dclf workdir) loaded over its random weights."""
   try:
-    variables = weights.load(config.init_from, config.model, initial.variables(), bn_epsilon=config.bn_epsilon)
+    variables = weights.load(
+      config.init_from, config.model, initial.variables(), bn_epsilon=config.bn_epsilon, preprocess=config.preprocess
+    )
   except WeightsError as e:
     raise UsageError(
       f"config.init_from: {e} (see docs/weights.md; --config.init_from='' starts from random weights)"
     ) from None
   model = state.build_model(config, len(state.output_names(config)))
   return state.state_from_variables(model, initial.tx, variables)
+
+
+def check_prerequisites(config, workdir) -> None:
+  """Raises one error listing every input a run needs that is not there (its dataset, its
+  pretrained weights), each with the command or doc that provides it: a user should not meet
+  them one at a time. Reads the workdir, writes nothing."""
+  missing = [datasets.missing(config)]
+  if config.init_from and not checkpoint.saved_steps(workdir) and not Path(config.init_from).exists():
+    # A run resuming from its own checkpoint does not read init_from again.
+    missing.append(
+      f"config.init_from {config.init_from} not found (docs/weights.md; --config.init_from='' starts from random weights)"
+    )
+  missing = [m for m in missing if m]
+  if len(missing) == 1:
+    raise UsageError(missing[0])
+  if missing:
+    raise UsageError(f"{len(missing)} prerequisites missing: {'; '.join(missing)}")
+
+
+def finished_summary(workdir, num_steps: int) -> dict | None:
+  """The summary of a run that already finished in `workdir` with `num_steps` or more steps (its
+  newest checkpoint is the step its summary.json reports, not preempted); None when training or
+  its final evaluation is left to do. Reads the workdir, writes nothing."""
+  saved, path = checkpoint.saved_steps(workdir), Path(workdir) / "summary.json"
+  if not saved or saved[-1] < num_steps or not path.exists():
+    return None
+  summary = json.loads(path.read_text())
+  return summary if summary.get("step") == saved[-1] and not summary.get("preempted") else None
 
 
 def _check_fully_convolutional(config, num_classes: int) -> None:
@@ -68,9 +99,12 @@ def split_metrics(par, eval_fn, device_state, source, config) -> dict:
   """Loss and metrics (accuracy ...) over every example of `source` exactly once (padding masked
   out): the validation numbers of a run (`dclf.evaluation` writes the full reports)."""
   totals = {}
-  for batch in input_pipeline.eval_batches(
-    source, batch_size=_host_batch_size(config), workers=config.data_workers, keys=_model_keys(config)
-  ):
+  batch_size = _host_batch_size(config)
+  batches = input_pipeline.eval_batches(
+    source, batch_size=batch_size, workers=config.data_workers, keys=_model_keys(config)
+  )
+  total = input_pipeline.num_eval_batches(len(source), batch_size)
+  for batch in tracked(batches, total, f"evaluating on {config.eval_split}"):
     batch = par.put_batch(input_pipeline.split_for_devices(batch, len(par.devices)))
     sums = par.get_replicated(eval_fn(device_state, batch))
     totals = {k: totals.get(k, 0.0) + float(v) for k, v in sums.items()}
@@ -81,6 +115,7 @@ def split_metrics(par, eval_fn, device_state, source, config) -> dict:
 def _summary(config, step, train_metrics, eval_metrics, counts, images_per_sec, par) -> dict:
   return {
     "step": int(step),
+    # Means over the last log_every_steps steps (train_steps_averaged: fewer after a late resume).
     "train_loss": train_metrics.get("loss"),
     "train_accuracy": train_metrics.get("accuracy"),
     "eval_loss": eval_metrics.get("loss"),
@@ -127,9 +162,19 @@ def train_and_evaluate(config, workdir) -> dict:
   Returns the run summary, also written to `workdir/summary.json`.
   """
   state.validate(config)
+  check_prerequisites(config, workdir)
   workdir = _prepare_workdir(workdir)
   par = parallel.create(config.parallelism)
   data = datasets.load(config, splits=(config.train_split, config.eval_split))
+  num_steps = _num_steps(config, len(data.splits[config.train_split]))
+  finished = finished_summary(workdir, num_steps)
+  if finished is not None:
+    log(
+      "%s: this run finished at step %d (summary.json); to train on, raise --config.num_train_steps or num_epochs",
+      workdir,
+      finished["step"],
+    )
+    return finished
   output_names = objectives.of_config(config).output_names(data)
   config = config.copy_and_resolve_references()
   with config.unlocked():
@@ -153,8 +198,8 @@ def train_and_evaluate(config, workdir) -> dict:
     run_state = _resume(checkpointer, latest, run_state, data_state, writer)
 
   train_source, eval_source = data.splits[config.train_split], data.splits[config.eval_split]
-  num_steps = _num_steps(config, len(train_source))
   compiled = steps.compile_steps(config, par)
+  train_step, eval_step = FirstCall(compiled.train, "train step"), FirstCall(compiled.evaluate, "eval step")
   device_state = par.put_state(run_state)
   loader = input_pipeline.train_loader(
     train_source,
@@ -165,28 +210,31 @@ def train_and_evaluate(config, workdir) -> dict:
     keys=_model_keys(config),
   )
   batches = input_pipeline.TrainBatches(loader, par.put_batch, len(par.devices), data_state)
+  log("reading the first batches ...")  # data workers start and decode: seconds on a CPU before compilation
 
   def save(step):
     checkpointer.save(step, par.get_state(device_state.checkpoint_tree()), data_state)
 
   def run_eval(step):
-    metrics = split_metrics(par, compiled.evaluate, device_state, eval_source, config)
+    metrics = split_metrics(par, eval_step, device_state, eval_source, config)
     writer.write(step, metrics, "eval")
     log("step %d  %s accuracy %.4f on %d examples", step, config.eval_split, metrics["accuracy"], metrics["examples"])
     return metrics
 
-  train_metrics, eval_metrics, preempted = {}, {}, False
+  train_metrics, train_steps_averaged, eval_metrics, preempted = {}, None, {}, False
   throughput = Throughput(config.batch_size)
+  window = WindowMeans(config.log_every_steps)
   bar = ProgressBar(num_steps, int(run_state.step))
   profile = StepProfile(workdir / "profile", config.profile_steps, first_step=int(run_state.step) + 1)
   with runtime.PreemptionGuard() as guard:
     for step in range(int(run_state.step) + 1, num_steps + 1):
-      device_state, metrics = compiled.train(device_state, next(batches), compiled.rng)
+      device_state, metrics = train_step(device_state, next(batches), compiled.rng)
       profile.step_done(step, metrics)
       throughput.step_done(metrics)
+      window.add(metrics)
       bar.update()
       if step % config.log_every_steps == 0 or step == num_steps:
-        train_metrics = {k: float(v) for k, v in par.get_replicated(metrics).items()}
+        train_metrics, train_steps_averaged = window.read(par.get_replicated)
         rate = throughput.window_rate()
         log(
           "step %d/%d  loss %.4f  accuracy %.4f  %.1f images/s",
@@ -216,14 +264,20 @@ def train_and_evaluate(config, workdir) -> dict:
   test_report = {}
   if not preempted:
     eval_metrics = run_eval(final_step)
-    if evaluator.TEST_SPLIT in data.available_splits:
-      predictor = BatchPredictor(par, device_state, compiled.predict)
-      test_report = evaluator.evaluate_split(predictor, config, evaluator.TEST_SPLIT, workdir, final_step)
+    predictor = BatchPredictor(par, device_state, FirstCall(compiled.predict, "predict step"))
+    reports = {  # W/eval/<split>/: the validation split's report, and the test split's if there is one
+      split: evaluator.evaluate_split(predictor, config, split, workdir, final_step)
+      for split in dict.fromkeys((config.eval_split, evaluator.TEST_SPLIT))
+      if split == config.eval_split or split in data.available_splits
+    }
+    test_report = reports.get(evaluator.TEST_SPLIT, {})
   checkpointer.wait()
   checkpointer.close()
   writer.close()
   summary = _summary(config, final_step, train_metrics, eval_metrics, counts, throughput.images_per_sec, par)
-  summary.update(preempted=preempted, test_accuracy=test_report.get("accuracy"))
+  summary.update(
+    preempted=preempted, test_accuracy=test_report.get("accuracy"), train_steps_averaged=train_steps_averaged
+  )
   if jax.process_index() == 0:
     atomic_write_json(workdir / "summary.json", summary)
   return summary

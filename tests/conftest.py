@@ -1,7 +1,18 @@
-"""Two CPU devices for every test (multi-device steps without accelerators)."""
+"""Two CPU devices for every test (multi-device steps without accelerators), and one persistent
+JAX compilation cache for the whole session.
+
+Most of the suite's time went into compiling the same small models again in many processes (each
+`python -m dclf.main` a test starts compiles its steps afresh). JAX's persistent cache works on the
+CPU backend and across processes: the subprocesses inherit the environment set here, so the second
+process to compile a step loads it instead. The cache lives in a temporary folder of this session,
+removed at its end: every session starts cold, as CI does. A JAX_COMPILATION_CACHE_DIR set by the
+caller is used instead (and kept).
+"""
 
 import logging
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("KERAS_BACKEND", "jax")  # Keras builds the weight tests' references, before any test imports it
@@ -12,6 +23,14 @@ if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", "")
 import pytest  # pylint: disable=g-import-not-at-top
 
 import _runs  # pylint: disable=g-import-not-at-top
+
+# Set before any test module imports JAX, which reads them once.
+_SESSION_CACHE = None
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  _SESSION_CACHE = tempfile.mkdtemp(prefix="dclf-tests-jax-cache-")
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = _SESSION_CACHE
+# JAX caches compilations that took at least 1 s by default; the tests' small steps often take less.
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 
 
 @pytest.fixture
@@ -31,3 +50,9 @@ def _dclf_log_lines_reach_caplog():
 
 
 pytest_plugins = ["eval_fixtures"]  # session fixtures: tiny dataset builds and trained runs
+
+
+def pytest_sessionfinish(session, exitstatus):
+  del session, exitstatus
+  if _SESSION_CACHE:
+    shutil.rmtree(_SESSION_CACHE, ignore_errors=True)

@@ -11,7 +11,7 @@ import pytest
 
 from dclf import checkpoint
 
-from _runs import REPO, run_module, start_module, tiny_flags
+from _runs import REPO, assert_one_line_error, run_module, start_module, tiny_flags
 
 TINY = tiny_flags(log_every_steps=4)
 
@@ -32,7 +32,7 @@ def test_outputs_of_a_run(tmp_path):
     *_main_args(
       tmp_path,
       "small_cnn",
-      "--config.num_train_steps=8",
+      "--config.num_train_steps=10",
       "--config.checkpoint_every_steps=4",
       "--config.parallelism=jit",
     ),
@@ -55,15 +55,48 @@ def test_outputs_of_a_run(tmp_path):
     "versions",
   ):
     assert summary[key] is not None, key
-  assert summary["step"] == 8 and summary["devices"] == 2 and summary["parallelism"] == "jit"
+  assert summary["step"] == 10 and summary["devices"] == 2 and summary["parallelism"] == "jit"
   assert summary["eval_examples"] == 256  # the whole synthetic validation split, once
+  # train_loss / train_accuracy: means of the last log_every_steps (4) steps, 7-10, not of one batch
+  assert summary["train_steps_averaged"] == 4
+  # No silent stretch: compilations are announced and timed, evaluations show progress.
+  for line in (
+    "compiling the train step ... done in",
+    "compiling the eval step ... done in",
+    "evaluating on validation:",
+  ):
+    assert line in result.stderr, line
+  # Validation and test reports, as dclf.evaluate writes them.
+  for split in ("validation", "test"):
+    report = json.loads((tmp_path / "eval" / split / "report.json").read_text())
+    assert report["split"] == split and report["step"] == 10 and report["num_examples"] == 256
   rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-  assert [r["step"] for r in rows if "train/loss" in r] == [4, 8]
+  assert [r["step"] for r in rows if "train/loss" in r] == [4, 8, 10]
   assert any("eval/accuracy" in r for r in rows)
   assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
-  assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == ["4", "8"]
+  assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == [4, 8, 10]
   config = json.loads((tmp_path / "config.json").read_text())
   assert config["class_names"] == ["reference", "blur", "noise"]
+
+  # Rerunning the finished run says so in one line and changes nothing; more steps continue it.
+  before = _snapshot(tmp_path)
+  again = run_module(
+    "dclf.main", *_main_args(tmp_path, "small_cnn", "--config.num_train_steps=10", "--config.parallelism=jit")
+  )
+  assert again.returncode == 0, again.stderr
+  assert again.stderr.count("\n") == 1 and "this run finished at step 10 (summary.json)" in again.stderr, again.stderr
+  assert _snapshot(tmp_path) == before
+  more = run_module(
+    "dclf.main", *_main_args(tmp_path, "small_cnn", "--config.num_train_steps=12", "--config.parallelism=jit")
+  )
+  assert more.returncode == 0, more.stderr
+  assert "resuming from checkpoint at step 10" in more.stderr
+  assert json.loads((tmp_path / "summary.json").read_text())["step"] == 12
+
+
+def _snapshot(workdir) -> dict:
+  """Every file of a workdir with its contents and modification time."""
+  return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(workdir.rglob("*")) if p.is_file()}
 
 
 def test_sigkill_then_rerun_equals_an_uninterrupted_run(tmp_path):
@@ -131,6 +164,21 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
   lines = result.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
   assert not (tmp_path / "w" / "checkpoints").exists()
+
+
+def test_every_missing_prerequisite_is_listed_at_once(tmp_path):
+  """configs/sgdnet.py without its dataset and its weights: one error names both, each with what
+  provides it, and the workdir is not created."""
+  result = run_module(
+    "dclf.main", "--config", "configs/sgdnet.py", "--workdir", tmp_path / "w", f"--config.data_dir={tmp_path / 'tfds'}"
+  )
+  line = assert_one_line_error(result.returncode, result.stderr)
+  assert line == (
+    "error: 2 prerequisites missing: dataset distortions/blur_noise is not built (python -m dclf.data build "
+    f"distortions/blur_noise --data_dir {tmp_path / 'tfds'} --manual_dir M; docs/data.md); config.init_from "
+    "weights/sgdnet_koniq10k.h5 not found (docs/weights.md; --config.init_from='' starts from random weights)\n"
+  )
+  assert not (tmp_path / "w").exists()
 
 
 def test_missing_config_file_and_unwritable_workdir(tmp_path):

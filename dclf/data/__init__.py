@@ -1,15 +1,20 @@
 """Datasets of dclf as tensorflow-datasets builders, built and read without TensorFlow.
 
-Importing this package registers the tfds builders `distortions` and `live_iqa`, so
-`tfds.data_source("distortions/blur_noise_sample", data_dir=D)` works. Build with
-`python -m dclf.data build NAME --data_dir D`; read with `get_source`.
+`dclf.data.catalog` registers the tfds builders `distortions` and `live_iqa`, so
+`tfds.data_source("distortions/blur_noise_sample", data_dir=D)` works once it is imported. Build
+with `python -m dclf.data build NAME --data_dir D`; read with `get_source`.
+
+`build`, `get_source`, `all_names` and `class_names` are imported on first use: tfds takes
+seconds to import, and `dclf.data.imaging` (photo decoding, for `dclf.predict`) needs none of it.
 """
 
-from dclf.data import tfds_compat
+import importlib
 
-tfds_compat.install()
+_EXPORTS = {"build": "building", "get_source": "building", "all_names": "catalog", "class_names": "catalog"}
+__all__ = sorted(_EXPORTS)
 
-from dclf.data.building import build, get_source  # noqa: E402
-from dclf.data.catalog import all_names, class_names  # noqa: E402  (registers the builders)
 
-__all__ = ["all_names", "build", "class_names", "get_source"]
+def __getattr__(name: str):
+  if name not in _EXPORTS:
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+  return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

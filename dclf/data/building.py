@@ -12,9 +12,11 @@ from pathlib import Path
 import tensorflow_datasets as tfds
 from absl import logging
 
-from dclf.data import catalog
+from dclf.data import catalog, tfds_compat
 from dclf.data.builder_base import require_manual_dir
 from dclf.errors import DataError
+
+tfds_compat.install()  # before any build: tfds' shuffler spills to disk through TensorFlow otherwise
 
 _LOCK_NAME = ".dclf_build.lock"
 
@@ -78,6 +80,16 @@ def get_source(
   return builder.as_data_source(split=split), builder.info
 
 
+def build_command_if_missing(name: str, data_dir: str | None = None) -> str | None:
+  """The command that builds `name` if it is not built in data_dir and needs a manual download;
+  None if it is built or builds on first use (the `*_sample` configs). Nothing is built."""
+  builder_cls, config = catalog.parse(name)
+  builder = builder_cls(config=config.name, data_dir=data_dir)
+  if not config.needs_manual_dir or is_built(builder):
+    return None
+  return _build_command(f"{builder_cls.name}/{config.name}", builder, config)
+
+
 def is_built(builder) -> bool:
   """Whether a finished build is on disk (tfds logs a warning when asked about no folder)."""
   return builder.data_path.exists() and builder.is_prepared()
@@ -137,11 +149,16 @@ def _remove_incomplete_builds(builder) -> None:
     shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _not_built(full_name: str, builder, config) -> DataError:
+def _build_command(full_name: str, builder, config) -> str:
   command = f"python -m dclf.data build {full_name} --data_dir {builder.data_dir_root}"
+  return command + (" --manual_dir M" if config.needs_manual_dir else "")
+
+
+def _not_built(full_name: str, builder, config) -> DataError:
+  command = _build_command(full_name, builder, config)
   if config.needs_manual_dir:
     return DataError(
-      f"{full_name} is not built in {builder.data_dir_root}; build it with: {command} --manual_dir M",
+      f"{full_name} is not built in {builder.data_dir_root}; build it with: {command}",
       instructions=builder.MANUAL_DOWNLOAD_INSTRUCTIONS,
     )
   return DataError(

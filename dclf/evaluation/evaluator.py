@@ -80,7 +80,12 @@ def evaluate_split(
   _check_image_size(config, first["image"].shape)
   keys = tuple(key for key in dict.fromkeys((objective.label_key, "label", *severity.SEVERITY_BINS)) if key in first)
   outputs = inference.predict_source(
-    predict, source, batch_size=batch_size // jax.process_count(), workers=config.data_workers, keys=keys
+    predict,
+    source,
+    batch_size=batch_size // jax.process_count(),
+    workers=config.data_workers,
+    keys=keys,
+    desc=f"evaluating on {data.name} {split}",
   )
   report = build_report(outputs, objective, index, data, config, split, step)
   directory = output_dir(workdir, target, config.dataset)

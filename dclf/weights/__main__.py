@@ -5,6 +5,8 @@
 
 `import` converts FILE into MODEL's variables and writes W (config.json + a step-0 checkpoint),
 which `dclf.main` fine-tunes (rerun with the same --config overrides), and `dclf.predict` loads.
+W's config.preprocess is what FILE's weights were trained on (raw pixels for a classifier trained
+by the poster's code, `caffe` for ImageNet and SGDNet weights) unless --config.preprocess is given.
 Bad input is one line `error: ...` on stderr with exit code 2, and leaves W as it was; a failed
 download is one line with exit code 1.
 """
@@ -75,6 +77,20 @@ def _write_workdir(workdir, config, variables: dict) -> None:
   checkpoint.save_config(workdir, config)
 
 
+def _set_preprocess(config, trained_on, overrides: list[str]) -> str:
+  """Sets `config.preprocess` to the pixels the file's weights were trained on (an explicit
+  `--config.preprocess` wins) and says which, and why, for the summary line."""
+  if any(arg.startswith("--config.preprocess=") for arg in overrides):
+    return f"preprocess {config.preprocess} (given)"
+  if trained_on is None:
+    return f"preprocess {config.preprocess} (configs/{config.model}.py)"
+  summary = f"preprocess {trained_on.mode}: {trained_on.why}"
+  if trained_on.mode != config.preprocess:  # configs/<model>.py says otherwise: dclf.main must be told
+    summary += f" (give dclf.main --config.preprocess={trained_on.mode})"
+  config.preprocess = trained_on.mode
+  return summary
+
+
 def import_file(model: str, file: Path, workdir: Path, overrides: list[str]) -> str:
   """Converts `file` for `model`, writes `workdir`, returns a one-line summary."""
   if checkpoint.config_path(workdir).exists() or (workdir / "checkpoints").exists():
@@ -94,6 +110,7 @@ def import_file(model: str, file: Path, workdir: Path, overrides: list[str]) -> 
       raise UsageError(f"{file} needs --config.bn_epsilon={result.bn_epsilon:g}, not {config.bn_epsilon:g}")
     config.bn_epsilon = result.bn_epsilon
     summary += f"; bn_epsilon set to {result.bn_epsilon:g} (give dclf.main --config.bn_epsilon={result.bn_epsilon:g})"
+  summary += "; " + _set_preprocess(config, result.preprocessing, overrides)
   _write_workdir(workdir, config, result.variables)
   if result.kept:
     summary += f"; freshly initialised: {', '.join(result.kept)}"

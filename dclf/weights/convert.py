@@ -150,6 +150,7 @@ def read_workdir(path) -> Source:
   has_batch_norm = bool(variables.get("batch_stats"))
   bn_epsilon = config.get("bn_epsilon") if has_batch_norm else None
   modules = module_arrays(variables)
+  mode = config.get("preprocess")
   return Source(
     f"dclf workdir of {config.get('model', 'an unknown model')}",
     modules,
@@ -157,6 +158,7 @@ def read_workdir(path) -> Source:
     [],
     [],
     bn_epsilon,
+    families.Preprocessing(mode, "what the workdir's run was fed") if mode else None,
   )
 
 
@@ -167,6 +169,7 @@ class Conversion:
   variables: dict
   source: str  # what the file holds, and its layout
   bn_epsilon: float | None  # epsilon the loaded BatchNorm statistics need (None: no BatchNorm loaded)
+  preprocessing: families.Preprocessing | None  # the pixels the loaded weights were trained on
   loaded: list[str]  # dclf module paths filled from the file
   kept: list[str]  # model parts the file does not cover, left as given
   unused: list[str]  # file layers the model has no place for
@@ -194,16 +197,19 @@ def convert(path, variables, model_label: str = "the model") -> Conversion:
     new_variables,
     found.description,
     found.bn_epsilon if loaded_batch_norm else None,
+    found.preprocessing,
     loaded,
     kept,
     sorted(found.unused + unplaced),
   )
 
 
-def load(path, model_name: str, variables, *, bn_epsilon: float | None = None) -> dict:
+def load(path, model_name: str, variables, *, bn_epsilon: float | None = None, preprocess: str | None = None) -> dict:
   """`variables` of model `model_name` with what `path` provides (a Keras .h5 / .weights.h5 file
   or a dclf workdir); parts the file does not cover stay as given. With `bn_epsilon` (the model's),
-  a file whose BatchNorm statistics need another epsilon is an error, not a silent mismatch."""
+  a file whose BatchNorm statistics need another epsilon is an error, not a silent mismatch. With
+  `preprocess` (the run's), a file trained on other pixels is logged as a warning: fine-tuning on
+  other pixels can be meant, but it is rarely what a user holding the original's file wants."""
   if model_name not in models.MODELS:
     raise WeightsError(f"unknown model {model_name!r}; known: {', '.join(sorted(models.MODELS))}")
   result = convert(path, variables, model_name)
@@ -213,6 +219,16 @@ def load(path, model_name: str, variables, *, bn_epsilon: float | None = None) -
       f"uses {bn_epsilon:g}: set config.bn_epsilon={result.bn_epsilon:g}"
     )
   log.info("%s: loaded %d layers into %s from %s", path, len(result.loaded), model_name, result.source)
+  trained_on = result.preprocessing
+  if preprocess is not None and trained_on is not None and trained_on.mode != preprocess:
+    log.warning(
+      "%s: %s (preprocess %s), but this run preprocesses %s; --config.preprocess=%s feeds it what it was trained on",
+      path,
+      trained_on.why,
+      trained_on.mode,
+      preprocess,
+      trained_on.mode,
+    )
   if result.kept:
     log.info("%s: not in the file, kept as given: %s", path, ", ".join(result.kept))
   if result.unused:

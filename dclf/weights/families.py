@@ -5,6 +5,13 @@ module paths (None: a layer dclf has no place for, such as VGG16's ImageNet top,
 unused). `auto` lists, per auto-named layer class (`conv2d_N`, `dense_N`: the numbers depend on
 what else the Keras session had built), the dclf modules those layers fill in model order; the
 shape check in `fill` catches a wrong order.
+
+A family also says which pixels its weights were trained on (`Preprocessing`): a pretrained
+backbone (Keras' ImageNet VGG16 / ResNet50, SGDNet's release) on its publisher's `caffe` input, a
+classifier trained by the poster's code on raw 0..255 RGB (the data generators of
+d-roland/distortionClassfication, data/environment*.py, feed every model `imageio.imread`'s pixels
+as read). A model fed other pixels than it was trained on computes something else entirely, so
+`python -m dclf.weights import` sets `config.preprocess` from here.
 """
 
 import re
@@ -25,6 +32,20 @@ KERAS3_RESNET_BN_EPSILON = 1.001e-5  # keras.applications.ResNet50 since keras_a
 
 
 @dataclass(frozen=True)
+class Preprocessing:
+  """The `config.preprocess` mode a source's weights were trained with, and why (for messages)."""
+
+  mode: str
+  why: str
+
+
+PUBLISHER_INPUT = Preprocessing(
+  "caffe", "pretrained weights, fed as their publisher fed them: BGR minus ImageNet means"
+)
+ORIGINAL_INPUT = Preprocessing("raw", "a classifier trained by the original code, which fed it raw 0..255 RGB")
+
+
+@dataclass(frozen=True)
 class Source:
   """What a weight source (a Keras file, a dclf workdir) provides, in dclf's module paths."""
 
@@ -34,6 +55,7 @@ class Source:
   unused: list[str]  # source layers known to have no place in dclf (VGG16's ImageNet top)
   extra: list[str]  # source layers nobody knows: an error
   bn_epsilon: float | None  # the epsilon its BatchNorm statistics were computed with
+  preprocessing: Preprocessing | None  # the pixels its weights were trained on (None: unknown)
 
 
 @dataclass(frozen=True)
@@ -43,6 +65,7 @@ class Family:
   named: Mapping[str, str | None]
   auto: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
   bn_epsilon: float | None = None  # what the file's BatchNorm statistics were trained with
+  preprocessing: Preprocessing = PUBLISHER_INPUT  # what the file's weights were trained on
 
 
 def _vgg16_names():
@@ -107,6 +130,7 @@ FAMILIES = (
     _RESNET50,
     {**_FRAW, "dense": ("head/predictions",)},
     OLD_KERAS_BN_EPSILON,
+    ORIGINAL_INPUT,
   ),
   Family(
     "ResNet50 (Keras 3 names)",
@@ -120,8 +144,9 @@ FAMILIES = (
     "block1_conv1",
     _VGG16,
     {"conv2d": ("head/conv",), "dense": ("head/fc", "head/predictions")},
+    preprocessing=ORIGINAL_INPUT,
   ),
-  Family("softmax classifier", None, {}, {"dense": ("head/predictions",)}),
+  Family("softmax classifier", None, {}, {"dense": ("head/predictions",)}, preprocessing=ORIGINAL_INPUT),
 )
 
 
@@ -159,4 +184,6 @@ def translate(layers: Mapping[str, list[np.ndarray]], layout: str) -> Source:
       unused.append(name)
     else:
       modules[path], keras_names[path] = arrays, name
-  return Source(f"{family.description}, {layout}", modules, keras_names, unused, extra, family.bn_epsilon)
+  return Source(
+    f"{family.description}, {layout}", modules, keras_names, unused, extra, family.bn_epsilon, family.preprocessing
+  )

@@ -32,6 +32,7 @@ def test_keras3_resnet50_matches_keras_with_its_epsilon(resnet50, file):
   result = weights.convert(folder / file, zero_variables(model, SIZE))
   assert result.bn_epsilon == KERAS3_RESNET_BN_EPSILON == 1.001e-5
   assert result.unused == ["predictions"] and len(result.loaded) == 106
+  assert result.preprocessing.mode == "caffe"
   assert_parity(f"resnet50 {file} -> ResNet50V1 conv5", run(result.variables, x)[1], conv5)
 
 

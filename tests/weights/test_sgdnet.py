@@ -33,6 +33,7 @@ def test_sgdnet_quality_matches_keras(sgdnet, file):
   model, run = compiled("sgdnet_quality")
   result = weights.convert(folder / file, zero_variables(model, SIZE))
   assert result.bn_epsilon == 1e-3 and result.kept == [] and result.unused == []
+  assert result.preprocessing.mode == "caffe"  # SGDNet's own input, not the poster's raw pixels
   (quality, saliency), fraw = run(result.variables, x)
   assert_parity(f"sgdnet {file} -> sgdnet_quality quality", quality, reference["quality"])
   assert_parity(f"sgdnet {file} -> sgdnet_quality saliency", saliency, reference["saliency"])

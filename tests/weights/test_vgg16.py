@@ -34,10 +34,12 @@ def test_vgg16_features_match_keras(vgg16, file, name, caplog):
   model, run = compiled(name)
   init = zero_variables(model, SIZE)
   with caplog.at_level(logging.INFO, logger="dclf.weights"):
-    variables = weights.load(folder / file, name, init)
+    variables = weights.load(folder / file, name, init, preprocess="raw")
   assert_parity(f"vgg16 {file} -> {name} block4_pool", run(variables, x)[1], block4)
   assert "unused: block5_conv1, block5_conv2, block5_conv3" in caplog.text
   assert "kept as given: head" in caplog.text
+  # ImageNet weights fed raw pixels (the poster's way, on purpose or not) are worth a warning.
+  assert "(preprocess caffe), but this run preprocesses raw; --config.preprocess=caffe" in caplog.text
   assert variables["params"]["head"]["fc"]["kernel"] is init["params"]["head"]["fc"]["kernel"]
 
 

@@ -63,7 +63,8 @@ def test_import_predict_and_fine_tune(tmp_path, softmax_file, photos):
   assert done.returncode == 0, done.stderr
   assert (
     done.stdout.strip()
-    == f"{workdir}: softmax, 1 layer(s) from {path} (softmax classifier, Keras 2.1.2 full-model .h5)"
+    == f"{workdir}: softmax, 1 layer(s) from {path} (softmax classifier, Keras 2.1.2 full-model .h5); "
+    "preprocess raw: a classifier trained by the original code, which fed it raw 0..255 RGB"
   )
   config, imported = checkpoint.load_variables(workdir)
   assert (
@@ -133,6 +134,22 @@ def test_import_errors_leave_the_workdir_as_it_was(tmp_path, softmax_file):
     "import", "softmax", softmax_file[0], "--workdir", tmp_path / "new", "--epochs=3"
   )
   assert not (tmp_path / "new").exists()
+
+
+def test_an_explicit_preprocess_wins_over_the_files(tmp_path, softmax_file):
+  code, out, err = run_main(
+    weights_main,
+    "import",
+    "softmax",
+    softmax_file[0],
+    "--workdir",
+    tmp_path / "w",
+    f"--config.image_size={SIZE}",
+    "--config.preprocess=caffe",
+  )
+  assert code == 0, err
+  assert out.strip().endswith("; preprocess caffe (given)")
+  assert checkpoint.load_config(tmp_path / "w").preprocess == "caffe"
 
 
 def test_import_refuses_a_workdir_with_a_run(tmp_path, softmax_file):
