@@ -31,7 +31,9 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   if len(argv) > 1:
     raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  logging.set_verbosity(logging.WARNING)
+  # Libraries' errors (orbax logs a failed asynchronous write with its traceback) reach dclf as
+  # exceptions, which dclf.cli reports on one line: absl logging keeps only fatal messages.
+  logging.set_verbosity(logging.FATAL)
   runtime.initialize(FLAGS.multihost, FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
   setup_logging()
   train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
