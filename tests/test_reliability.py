@@ -336,6 +336,7 @@ def _cmdline(pid: int) -> str:
 
 def test_a_second_signal_aborts_at_once_with_one_line():
   with runtime.PreemptionGuard() as guard:
+    assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler, "the guard handles Ctrl-C"
     os.kill(os.getpid(), signal.SIGINT)
     assert guard.received == "SIGINT" and guard.should_stop(1)
     with pytest.raises(KeyboardInterrupt):
