@@ -6,10 +6,10 @@ import importlib
 import json
 import os
 import re
-import resource
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -22,7 +22,16 @@ from dclf import checkpoint, cli, errors, runtime, train
 from dclf.errors import UsageError
 from dclf.predict import main as predict_main
 
-from _runs import REPO, assert_one_line_error, run_main, run_module, start_module, tiny_config, tiny_flags
+from _runs import (
+  REPO,
+  assert_one_line_error,
+  module_env,
+  run_main,
+  run_module,
+  start_module,
+  tiny_config,
+  tiny_flags,
+)
 
 
 def _steps(workdir: Path) -> list[int]:
@@ -370,17 +379,23 @@ def _maps(pid: int) -> list[str]:
 # Disk faults and the last resort -----------------------------------------------------------------
 
 
+# `python -m dclf.main` where a file may grow to 20 kB, less than a checkpoint's arrays: writes fail
+# with EFBIG, as they fail with ENOSPC on a full disk (the limit is set in the child itself: a
+# preexec_fn would fork the multithreaded test process).
+LIMITED_MAIN = (
+  "import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000)); "
+  "sys.argv[0] = 'dclf.main'; runpy.run_module('dclf.main', run_name='__main__', alter_sys=True)"
+)
+
+
 def test_a_write_failure_is_one_line_and_the_checkpoints_stay_intact(tmp_path):
   args = _main_args(tmp_path, *tiny_flags(num_train_steps=4, checkpoint_every_steps=2, log_every_steps=2))
   assert run_module("dclf.main", *args).returncode == 0
-
-  def limit_file_size():  # a file may grow to 20 kB, less than a checkpoint's arrays: EFBIG
-    resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
-
   before = {step: _files(tmp_path / "checkpoints" / step) for step in ("2", "4")}
   args = _main_args(tmp_path, *tiny_flags(num_train_steps=8, checkpoint_every_steps=2, log_every_steps=2))
   no_cache = {"JAX_ENABLE_COMPILATION_CACHE": "false"}  # its entries would hit the limit too
-  result = run_module("dclf.main", *args, preexec_fn=limit_file_size, env=no_cache)
+  command = [sys.executable, "-c", LIMITED_MAIN, *map(str, args)]
+  result = subprocess.run(command, cwd=REPO, env=module_env(no_cache), capture_output=True, text=True, timeout=300)
   errors_lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
   assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
   assert errors_lines == [result.stderr.splitlines()[-1]] and "File too large" in errors_lines[0]
