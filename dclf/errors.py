@@ -1,6 +1,6 @@
-"""The errors a user can cause, which every dclf command reports as one `error: ...` line and exit
-code 2 (see `dclf.cli`): a bad flag, config field, file or folder, a dataset that is not there, a
-weight file that does not fit."""
+"""The errors every dclf command reports as one `error: ...` line (see `dclf.cli`): those a user
+can cause (exit code 2: a bad flag, config field, file or folder, a dataset that is not there, a
+weight file that does not fit, a workdir in use), and a run that cannot go on (exit code 1)."""
 
 
 class UsageError(Exception):
@@ -27,3 +27,8 @@ class DataError(UsageError):
 
 class WeightsError(UsageError):
   """A weight file that cannot be read or does not fit the model; the message says everything."""
+
+
+class RunError(Exception):
+  """A run that cannot go on, through no bad input: its loss diverged, its disk is full. The
+  message says what happened and what was kept."""

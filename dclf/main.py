@@ -57,7 +57,9 @@ def main(argv):
   from dclf import runtime, train  # pylint: disable=g-import-not-at-top
   from dclf.progress import setup_logging  # pylint: disable=g-import-not-at-top
 
-  logging.set_verbosity(logging.WARNING)
+  # Libraries' errors (orbax logs a failed asynchronous write with its traceback) reach dclf as
+  # exceptions, which dclf.cli reports on one line: absl logging keeps only fatal messages.
+  logging.set_verbosity(logging.FATAL)
   runtime.initialize(FLAGS.multihost, FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
   setup_logging()
   train.train_and_evaluate(FLAGS.config, FLAGS.workdir)

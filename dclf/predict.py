@@ -4,8 +4,12 @@ Classifies photos with the model of W (a workdir of `dclf.main` or `dclf.weights
 is an image file or a folder, searched recursively for image files (extensions below). Each image is read as
 the datasets were made (dclf.data.imaging: RGB, grey / palette / CMYK converted, transparency
 composited on white; shorter side to the config's image size, bicubic; central square crop),
-then preprocessed as the config says. Runs data-parallel on every local device through
-`dclf.parallel` (the run's parallelism), `--device-batch` images per device at a time.
+then preprocessed as the config says. Memory stays bounded whatever the photos: a JPEG much
+larger than the model's input is decoded at a reduced scale, a strip longer than 16 times its
+width is cropped before it is resized, a photo above 40 megapixels (after that) is refused, at
+most DECODE_THREADS photos are decoded at once, and only regular files are read (a FIFO is one
+error line). Runs data-parallel on every local device through `dclf.parallel` (the run's
+parallelism), `--device-batch` images per device at a time.
 
 Output: one JSON line per image, `{"path", "label", "probabilities": {class: p}}` with the
 classes in label order (`--top-k K` adds `"top_k": [[class, p], ...]`, most probable first; a
@@ -18,8 +22,9 @@ found): one `error:` line, exit code 2. The Python API is `dclf.predict.Predicto
 from __future__ import annotations
 
 import concurrent.futures
-import json
+import os
 import re
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,10 +35,12 @@ import numpy as np
 from dclf import cli
 from dclf.data import imaging
 from dclf.errors import UsageError
+from dclf.fileio import to_json
 
 if TYPE_CHECKING:
   from dclf.inference import Predictor
 
+DECODE_THREADS = min(4, os.cpu_count() or 1)  # photos decoded at once: bounds the memory they take
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 __all__ = ["Predictor", "find_images", "load_image", "predict_files", "format_table", "main"]
 
@@ -65,9 +72,13 @@ def find_images(paths) -> list[Path]:
 
 
 def load_image(path, size: int) -> np.ndarray:
-  """uint8 (size, size, 3), exactly as the datasets were made (dclf.data.imaging)."""
+  """uint8 (size, size, 3), as the datasets were made (dclf.data.imaging), in memory bounded by
+  `size`: a large JPEG is decoded at a reduced scale, a photo of more than imaging.MAX_PIXELS
+  pixels is refused, and only regular files are read (a FIFO or a device would never end)."""
   try:
-    rgb, _ = imaging.decode_photo(Path(path).read_bytes())
+    if not stat.S_ISREG(os.stat(path).st_mode):
+      raise UnreadableImage(f"{path}: not a regular file")
+    rgb, _ = imaging.decode_photo(Path(path).read_bytes(), for_size=size)
   except OSError as e:
     raise UnreadableImage(f"{path}: {e.strerror or e}") from None
   except imaging.UnreadableSource as e:  # PIL names its in-memory file: "... <_io.BytesIO object at 0x...>"
@@ -100,7 +111,7 @@ def predict_files(predictor: Predictor, paths, on_error: Callable[[str], None], 
   """One result per readable image, in order, batch by batch (decoded in threads); each
   unreadable one goes to `on_error("PATH: reason")` instead."""
   paths = list(paths)
-  with concurrent.futures.ThreadPoolExecutor() as pool:
+  with concurrent.futures.ThreadPoolExecutor(DECODE_THREADS) as pool:
     for start in range(0, len(paths), predictor.batch_size):
       batch_paths = paths[start : start + predictor.batch_size]
       loaded = list(pool.map(_load_or_error, batch_paths, [predictor.image_size] * len(batch_paths)))
@@ -179,7 +190,7 @@ def _run(args) -> int:
     print(format_table(list(results), args.top_k))
   else:
     for result in results:
-      print(json.dumps(result), flush=True)
+      print(to_json(result), flush=True)
   return 1 if failures else 0
 
 

@@ -11,6 +11,7 @@ Metrics are written by process 0 only, since they are already global means over 
 import collections
 import json
 import logging
+import math
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import jax
 
-from dclf.fileio import atomic_write_text
+from dclf.fileio import atomic_write_text, to_json
 
 logger = logging.getLogger("dclf")
 
@@ -35,6 +36,12 @@ def setup_logging(level: int = logging.INFO) -> None:
 def log(msg: str, *args) -> None:
   """One INFO line of dclf's own (process 0)."""
   logger.info(msg, *args)
+
+
+def warn(msg: str, *args) -> None:
+  """One WARNING line of dclf's own: something went wrong and was worked around (shown even
+  where `setup_logging` did not run: Python's last-resort handler prints warnings)."""
+  logger.warning("warning: " + msg, *args)
 
 
 class ProgressBar:
@@ -189,9 +196,9 @@ class MetricWriter:
       return
     row = {"step": int(step), **{f"{prefix}/{k}": float(v) for k, v in metrics.items()}}
     with self._path.open("a") as f:
-      f.write(json.dumps(row) + "\n")
+      f.write(to_json(row) + "\n")
     for key, value in row.items():
-      if key != "step":
+      if key != "step" and math.isfinite(value):
         self._tb.add_scalar(key, value, int(step))
 
   def close(self) -> None:

@@ -3,14 +3,17 @@ poll, and the versions a run's numbers depend on.
 
 One process per host (TPU VM worker, SLURM task or GPU node), each driving its local devices;
 `initialize` must run before anything touches a JAX backend. Preemption is announced by SIGTERM
-(Cloud TPU VMs, spot VMs and most schedulers): the training loop asks `should_stop(step)` after
-every step. With one process a Python SIGTERM handler sets a flag. With several, JAX's
-coordination service catches SIGTERM on any host and `reached_preemption_sync_point` turns true on
-every host at the same step, so all hosts save the same step and exit 0 together.
+(Cloud TPU VMs, spot VMs and most schedulers), and Ctrl-C (SIGINT) means the same: the training
+loop asks `should_stop(step)` after every step. With one process a Python handler sets a flag.
+With several, JAX's coordination service owns SIGTERM: it catches it on any host and
+`reached_preemption_sync_point` turns true on every host at the same step, so all hosts save the
+same step and exit 0 together; a SIGINT is handed to it as a SIGTERM to this process. A second
+signal raises KeyboardInterrupt: the user (or scheduler) does not want to wait for the save.
 """
 
 import os
 import signal
+import threading
 
 import flax
 import jax
@@ -61,30 +64,43 @@ def initialize(
 
 
 class PreemptionGuard:
-  """Context manager; installs the single-process SIGTERM handler for its duration."""
+  """Context manager: SIGTERM and SIGINT handlers for its duration (main thread only).
+
+  `received` names the first signal this process got (None if none)."""
 
   def __init__(self):
-    self._requested = False
-    self._previous = None
+    self.received = None
+    self._previous = {}
     self._multiprocess = jax.process_count() > 1
 
   def _handle(self, signum, frame):
-    del signum, frame
-    self._requested = True
+    del frame
+    if self.received is not None:
+      raise KeyboardInterrupt
+    self.received = signal.Signals(signum).name
+    if self._multiprocess:  # JAX's notifier, which owns SIGTERM, tells every host
+      os.kill(os.getpid(), signal.SIGTERM)
 
   def should_stop(self, step: int) -> bool:
     if self._multiprocess:
       return multihost_utils.reached_preemption_sync_point(step)
-    return self._requested
+    return self.received is not None
+
+  @property
+  def reason(self) -> str:
+    """The signal that stopped the run (with several processes, maybe on another host)."""
+    return self.received or "SIGTERM"
 
   def __enter__(self):
-    if not self._multiprocess:  # with several processes, JAX's notifier owns SIGTERM
-      self._previous = signal.signal(signal.SIGTERM, self._handle)
+    if threading.current_thread() is threading.main_thread():
+      # with several processes, JAX's notifier owns SIGTERM
+      for signum in (signal.SIGINT,) if self._multiprocess else (signal.SIGINT, signal.SIGTERM):
+        self._previous[signum] = signal.signal(signum, self._handle)
     return self
 
   def __exit__(self, *exc):
-    if not self._multiprocess:
-      signal.signal(signal.SIGTERM, self._previous)
+    for signum, handler in self._previous.items():
+      signal.signal(signum, handler)
     return False
 
 

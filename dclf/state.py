@@ -6,6 +6,7 @@ model and a `TrainState` (random weights; the trainer loads `config.init_from` o
 run its own checkpoint).
 """
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -93,9 +94,18 @@ def validate(config) -> None:
   for field, known in choices.items():
     if config[field] not in known:
       raise UsageError(f"unknown {field} {config[field]!r}; known: {', '.join(sorted(known))}")
-  for field in ("batch_size", "image_size", "log_every_steps", "checkpoint_every_steps"):
+  for field, value in config.items():
+    if isinstance(value, float) and not math.isfinite(value):
+      raise UsageError(f"config.{field} must be a finite number, got {value}")
+  for field in ("batch_size", "image_size", "log_every_steps", "checkpoint_every_steps", "keep_checkpoints"):
     if config[field] <= 0:
       raise UsageError(f"config.{field} must be positive, got {config[field]}")
+  for field in ("learning_rate", "bn_epsilon"):
+    if config[field] <= 0:
+      raise UsageError(f"config.{field} must be positive, got {config[field]}")
+  for field in ("num_epochs", "data_workers", "lr_decay", "momentum"):
+    if config[field] < 0:
+      raise UsageError(f"config.{field} must be >= 0, got {config[field]}")
   if config.profile_steps < 0:
     raise UsageError(f"config.profile_steps must be >= 0 (0: no profile), got {config.profile_steps}")
   if config.batch_size % jax.device_count():
@@ -103,6 +113,18 @@ def validate(config) -> None:
       f"global batch_size {config.batch_size} does not divide by the {jax.device_count()} devices; "
       f"use a multiple of {jax.device_count()}"
     )
+  _check_image_size(config)
+
+
+def _check_image_size(config) -> None:
+  """Each pooling layer halves the image: below some size a model has nothing left to classify."""
+  try:
+    models.init_shapes(build_model(config, 1), config.image_size)
+  except (ValueError, ZeroDivisionError, TypeError) as e:
+    raise UsageError(
+      f"config.image_size {config.image_size} is too small for model {config.model} (its layers shrink it to "
+      f"nothing: {type(e).__name__}); the poster's models take 224"
+    ) from None
 
 
 def output_names(config) -> tuple[str, ...]:

@@ -1,20 +1,25 @@
 """`train_and_evaluate`: the training loop behind `python -m dclf.main`.
 
 Data-parallel over every device of every process, resumable at any step: the model state and the
-data position are checkpointed together, SIGTERM saves and exits 0, and rerunning the same
-command continues where the last checkpoint left off.
+data position are checkpointed together, SIGTERM or Ctrl-C saves and exits 0, and rerunning the
+same command continues where the last checkpoint left off. Everything is checked before the
+workdir is touched (`dclf.workdir`: lock, config comparison); a loss that turns NaN or infinite
+stops the run before it saves a non-finite state.
 """
 
 import json
-import os
+import math
 import platform
 import time
 from pathlib import Path
 
 import jax
+import numpy as np
+from jax.experimental import multihost_utils
 
 from dclf import checkpoint, datasets, input_pipeline, models, objectives, parallel, runtime, state, steps, weights
-from dclf.errors import UsageError, WeightsError
+from dclf import workdir as workdirs
+from dclf.errors import RunError, UsageError, WeightsError
 from dclf.evaluation import evaluator
 from dclf.fileio import atomic_write_json
 from dclf.inference import BatchPredictor
@@ -75,18 +80,6 @@ def _check_fully_convolutional(config, num_classes: int) -> None:
     )
 
 
-def _prepare_workdir(workdir) -> Path:
-  workdir = Path(workdir)
-  try:
-    workdir.mkdir(parents=True, exist_ok=True)
-    probe = workdir / f".write_test.{os.getpid()}"
-    probe.write_text("")
-    probe.unlink()
-  except OSError as e:
-    raise UsageError(f"workdir {workdir} is not writable: {e.strerror or e}") from None
-  return workdir
-
-
 def _host_batch_size(config) -> int:
   return config.batch_size // jax.process_count()
 
@@ -140,14 +133,40 @@ def _summary(config, step, train_metrics, eval_metrics, counts, images_per_sec, 
   }
 
 
-def _resume(checkpointer, step: int, initial: state.TrainState, data_state, writer) -> state.TrainState:
-  """The state (and data position) of checkpoint `step`; metrics logged past it are dropped."""
-  tree = checkpointer.restore(step, jax.device_get(initial.checkpoint_tree()), data_state)
-  writer.truncate_after(step)
+def _resume(checkpointer, initial: state.TrainState, data_state) -> state.TrainState | None:
+  """The state (and data position) of the newest checkpoint that every process restores; None
+  without one. Newer checkpoints, which do not restore, are set aside (moved, never deleted)."""
+  try:
+    found = checkpointer.restore_latest(jax.device_get(initial.checkpoint_tree()), data_state)
+  except ValueError as e:
+    raise RunError(f"{e}; they are left as they are: move them away to start afresh") from None
+  if found is None:
+    return None
+  step, tree = found
+  agreed = int(np.min(multihost_utils.process_allgather(np.int32(step)))) if jax.process_count() > 1 else step
+  if agreed != step:
+    step, tree = agreed, checkpointer.restore(agreed, jax.device_get(initial.checkpoint_tree()), data_state)
+  checkpointer.set_aside_after(step)
   log("resuming from checkpoint at step %d in %s", step, checkpointer.directory)
   if not checkpointer.has_data_state(step):
     log("the checkpoint holds no data position for %d process(es): the data order starts afresh", jax.process_count())
   return initial.from_checkpoint_tree(tree)
+
+
+def _check_finite(step: int, loss: float, state_tree, config, checkpointer) -> None:
+  """Stops a diverged run (RunError) before it logs or saves a NaN or infinite loss or state."""
+  what = f"the loss is {loss}" if not math.isfinite(loss) else None
+  if what is None and state_tree is not None:
+    bad = checkpoint.non_finite(state_tree)
+    what = f"the state holds NaN or infinite values ({bad[0]})" if bad else None
+  if what is None:
+    return
+  kept = checkpointer.latest_step()
+  raise RunError(
+    f"{what} at step {step}: the run diverged (is config.learning_rate={config.learning_rate:g} too high?) and "
+    "stopped without saving it; "
+    + (f"its checkpoints up to step {kept} are kept" if kept is not None else "no checkpoint was saved")
+  )
 
 
 def _num_steps(config, train_examples: int) -> int:
@@ -162,8 +181,8 @@ def train_and_evaluate(config, workdir) -> dict:
   Returns the run summary, also written to `workdir/summary.json`.
   """
   state.validate(config)
+  workdir = workdirs.check_path(workdir)
   check_prerequisites(config, workdir)
-  workdir = _prepare_workdir(workdir)
   par = parallel.create(config.parallelism)
   data = datasets.load(config, splits=(config.train_split, config.eval_split))
   num_steps = _num_steps(config, len(data.splits[config.train_split]))
@@ -181,11 +200,19 @@ def train_and_evaluate(config, workdir) -> dict:
     config.class_names = list(output_names)
   if config.train_crop_size:
     _check_fully_convolutional(config, len(output_names))
+  with workdirs.open_run(workdir, config), runtime.PreemptionGuard() as guard:
+    return _train(config, workdir, data, num_steps, par, guard)
 
+
+def _train(config, workdir, data, num_steps: int, par, guard) -> dict:
+  """The run itself, in a workdir opened for it."""
+  run_state = state.initial_state(config, len(config.class_names))
   checkpointer = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints)
-  latest = checkpointer.latest_step()
-  run_state = state.initial_state(config, len(output_names))
-  if latest is None and config.init_from:  # a resumed run restores its own checkpoint instead
+  data_state = input_pipeline.DataState()
+  resumed = _resume(checkpointer, run_state, data_state)
+  if resumed is not None:
+    run_state = resumed
+  elif config.init_from:  # a resumed run restores its own checkpoint instead
     run_state = load_pretrained(config, run_state)
   counts = models.count_params(run_state.variables(), run_state.trainable_keys)
   if jax.process_index() == 0:
@@ -193,9 +220,7 @@ def train_and_evaluate(config, workdir) -> dict:
   log("model %s on %d device(s) of %d process(es), %s", config.model, jax.device_count(), jax.process_count(), par.name)
   checkpoint.save_config(workdir, config)
   writer = MetricWriter(workdir)
-  data_state = input_pipeline.DataState()
-  if latest is not None:
-    run_state = _resume(checkpointer, latest, run_state, data_state, writer)
+  writer.truncate_after(int(run_state.step))  # a resumed run logs the steps past its checkpoint again
 
   train_source, eval_source = data.splits[config.train_split], data.splits[config.eval_split]
   compiled = steps.compile_steps(config, par)
@@ -212,8 +237,17 @@ def train_and_evaluate(config, workdir) -> dict:
   batches = input_pipeline.TrainBatches(loader, par.put_batch, len(par.devices), data_state)
   log("reading the first batches ...")  # data workers start and decode: seconds on a CPU before compilation
 
-  def save(step):
-    checkpointer.save(step, par.get_state(device_state.checkpoint_tree()), data_state)
+  start = int(run_state.step)
+  saved = [start] if resumed is not None else []
+
+  def save(step, metrics=None):
+    if saved and saved[-1] == step:
+      return
+    tree = par.get_state(device_state.checkpoint_tree())
+    loss = float(par.get_replicated(metrics)["loss"]) if metrics is not None else 0.0
+    _check_finite(step, loss, tree, config, checkpointer)
+    checkpointer.save(step, tree, data_state)
+    saved.append(step)
 
   def run_eval(step):
     metrics = split_metrics(par, eval_step, device_state, eval_source, config)
@@ -221,13 +255,13 @@ def train_and_evaluate(config, workdir) -> dict:
     log("step %d  %s accuracy %.4f on %d examples", step, config.eval_split, metrics["accuracy"], metrics["examples"])
     return metrics
 
-  train_metrics, train_steps_averaged, eval_metrics, preempted = {}, None, {}, False
+  train_metrics, train_steps_averaged, eval_metrics, test_report, preempted, metrics = {}, None, {}, {}, False, None
   throughput = Throughput(config.batch_size)
   window = WindowMeans(config.log_every_steps)
-  bar = ProgressBar(num_steps, int(run_state.step))
-  profile = StepProfile(workdir / "profile", config.profile_steps, first_step=int(run_state.step) + 1)
-  with runtime.PreemptionGuard() as guard:
-    for step in range(int(run_state.step) + 1, num_steps + 1):
+  bar = ProgressBar(num_steps, start)
+  profile = StepProfile(workdir / "profile", config.profile_steps, first_step=start + 1)
+  try:
+    for step in range(start + 1, num_steps + 1):
       device_state, metrics = train_step(device_state, next(batches), compiled.rng)
       profile.step_done(step, metrics)
       throughput.step_done(metrics)
@@ -235,6 +269,7 @@ def train_and_evaluate(config, workdir) -> dict:
       bar.update()
       if step % config.log_every_steps == 0 or step == num_steps:
         train_metrics, train_steps_averaged = window.read(par.get_replicated)
+        _check_finite(step, train_metrics["loss"], None, config, checkpointer)
         rate = throughput.window_rate()
         log(
           "step %d/%d  loss %.4f  accuracy %.4f  %.1f images/s",
@@ -247,30 +282,41 @@ def train_and_evaluate(config, workdir) -> dict:
         writer.write(step, {**train_metrics, "images_per_sec": rate}, "train")
       if guard.should_stop(step):
         preempted = True
-        save(step)
-        log("SIGTERM: saved checkpoint at step %d; rerun the same command to resume", step)
         break
       if step % config.checkpoint_every_steps == 0 or step == num_steps:
-        save(step)
+        save(step, metrics)
       if config.eval_every_steps > 0 and step % config.eval_every_steps == 0 and step != num_steps:
         started = time.perf_counter()
         eval_metrics = run_eval(step)
         throughput.pause_for(time.perf_counter() - started)
-  bar.close()
-  profile.close()
-  batches.close()
+    if not preempted:
+      final_step = int(par.get_replicated(device_state.step))
+      eval_metrics = run_eval(final_step)
+      predictor = BatchPredictor(par, device_state, FirstCall(compiled.predict, "predict step"))
+      reports = {  # W/eval/<split>/: the validation split's report, and the test split's if there is one
+        split: evaluator.evaluate_split(predictor, config, split, workdir, final_step)
+        for split in dict.fromkeys((config.eval_split, evaluator.TEST_SPLIT))
+        if split == config.eval_split or split in data.available_splits
+      }
+      test_report = reports.get(evaluator.TEST_SPLIT, {})
+  except Exception:
+    checkpointer.wait()  # the saves already under way complete; nothing newer is written
+    if guard.received is None:
+      raise
+    # The signal reached a data worker in its first split second, before it ignores signals, and
+    # ended it: the run stops as it would have after its current step.
+    preempted = True
+  finally:
+    bar.close()
+    profile.close()
+    batches.close()
 
   final_step = int(par.get_replicated(device_state.step))
-  test_report = {}
-  if not preempted:
-    eval_metrics = run_eval(final_step)
-    predictor = BatchPredictor(par, device_state, FirstCall(compiled.predict, "predict step"))
-    reports = {  # W/eval/<split>/: the validation split's report, and the test split's if there is one
-      split: evaluator.evaluate_split(predictor, config, split, workdir, final_step)
-      for split in dict.fromkeys((config.eval_split, evaluator.TEST_SPLIT))
-      if split == config.eval_split or split in data.available_splits
-    }
-    test_report = reports.get(evaluator.TEST_SPLIT, {})
+  if preempted and final_step == start and not saved:
+    log("%s: stopped before the first step, nothing to save; rerun the same command to start", guard.reason)
+  elif preempted:
+    save(final_step, metrics)
+    log("%s: saved checkpoint at step %d; rerun the same command to resume", guard.reason, final_step)
   checkpointer.wait()
   checkpointer.close()
   writer.close()

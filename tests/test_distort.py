@@ -8,10 +8,11 @@ from PIL import Image
 
 from dclf import distort
 from dclf.distort import perlin
+from dclf.distort.__main__ import main as distort_main
 from dclf.distort.convolve import gaussian_kernel
 
 from _distort_helpers import jpeg, load, psnr, random_image, residual_stats
-from _runs import run_module
+from _runs import assert_one_line_error, run_main, run_module
 
 REPO = Path(__file__).resolve().parents[1]
 POSTER_DEFAULTS = {
@@ -312,3 +313,29 @@ def test_cli_errors(tmp_path, args, message):
   assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], res.stderr
   assert "Traceback" not in res.stderr
   assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png", "notes.txt"]  # nothing written
+
+
+@pytest.mark.parametrize(
+  "name,params,message",
+  [
+    ("gaussian_blur", {"radius": 1000.5}, "radius must be <= 1000"),
+    ("motion_blur", {"distance": 2001.0}, "takes int\\(distance \\+ \\|rotation\\| R \\+ zoom R\\) = 2001 samples"),
+    ("motion_blur", {"distance": 10.0, "zoom": -10.0}, "= -46 samples .* must be in 0..2000"),
+    ("ripple", {"x_amplitude": 101.0}, "x_amplitude must be <= 100"),
+    ("ripple", {"y_amplitude": 1e6}, "y_amplitude must be <= 100"),
+    ("color_noise", {"amount": 256}, "amount must be <= 255"),
+    ("mono_noise", {"amount": -1}, "amount must be >= 0"),
+    ("color_noise", {"density": -0.5}, "density must be >= 0"),
+  ],
+)
+def test_parameters_outside_their_documented_range_are_refused(name, params, message):
+  with pytest.raises(ValueError, match=message):
+    distort.apply(name, np.zeros((8, 8, 3), np.uint8), **params)
+
+
+def test_the_cli_refuses_a_huge_radius_in_one_line(tmp_path):
+  Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "in.png")
+  code, _, err = run_main(
+    distort_main, "gaussian_blur", tmp_path / "in.png", tmp_path / "out.png", "--param", "radius=1001"
+  )
+  assert "radius must be <= 1000" in assert_one_line_error(code, err) and not (tmp_path / "out.png").exists()

@@ -2,12 +2,16 @@
 top-k, and the `Predictor` API."""
 
 import json
+import os
+import tracemalloc
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from dclf import predict
+
+from _runs import run_module
 
 CLASSES = ["reference", "blur", "noise"]
 
@@ -88,3 +92,44 @@ def test_usage_errors_are_one_line_exit_2(tmp_path, capsys, sample_run, photo_fo
   assert predict.main([arg.format(**names) for arg in args]) == 2
   err = capsys.readouterr().err
   assert err.startswith("error: " + message.format(**names)) and err.count("\n") == 1, err
+
+
+def test_a_fifo_is_one_error_line_and_the_photos_beside_it_are_classified(tmp_path, sample_run, photo_folder):
+  fifo = tmp_path / "pipe.png"
+  os.mkfifo(fifo)  # reading it would wait forever for a writer
+  photos = [photo_folder / "a.png", fifo, photo_folder / "nested" / "b.jpg"]
+  result = run_module("dclf.predict", "--workdir", sample_run, *photos, timeout=120)
+  assert result.returncode == 1 and result.stderr == f"error: {fifo}: not a regular file\n"
+  assert [json.loads(line)["path"] for line in result.stdout.splitlines()] == [str(photos[0]), str(photos[2])]
+
+
+def _peak_bytes(load) -> tuple[np.ndarray, int]:
+  """`load()` and the most memory NumPy and Python held meanwhile."""
+  tracemalloc.start()
+  try:
+    return load(), tracemalloc.get_traced_memory()[1]
+  finally:
+    tracemalloc.stop()
+
+
+@pytest.mark.parametrize("shape", [(1, 6000), (6000, 1), (3, 100000)])
+def test_a_long_strip_takes_memory_bounded_by_the_input_size(tmp_path, shape):
+  path = tmp_path / "strip.png"  # a few kB; resized whole to a 32-pixel shorter side it would take 18 to 100 MB
+  Image.fromarray(np.random.default_rng(0).integers(0, 256, (*shape, 3), dtype=np.uint8)).save(path)
+  image, peak = _peak_bytes(lambda: predict.load_image(path, 32))
+  assert image.shape == (32, 32, 3) and peak < 5_000_000
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale(tmp_path):
+  path = tmp_path / "large.jpg"
+  Image.new("RGB", (8000, 6000), (120, 130, 140)).save(path, quality=90)  # 144 MB decoded whole
+  image, peak = _peak_bytes(lambda: predict.load_image(path, 224))
+  assert peak < 20_000_000
+  np.testing.assert_allclose(image.reshape(-1, 3).mean(0), (120, 130, 140), atol=2)
+
+
+def test_a_photo_of_too_many_pixels_is_refused(tmp_path):
+  path = tmp_path / "huge.png"
+  Image.new("RGB", (8000, 6000)).save(path)  # 48 megapixels of PNG: no reduced decoding
+  with pytest.raises(predict.UnreadableImage, match="8000x6000 pixels, more than the 40,000,000 a photo may have"):
+    predict.load_image(path, 224)

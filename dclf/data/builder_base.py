@@ -41,6 +41,8 @@ class ArrayRecordBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
 def require_manual_dir(path: str | os.PathLike, dataset: str, instructions: str) -> Path:
   """The manual_dir as a Path; DataError with the instructions if it is missing or empty."""
   root = Path(path).expanduser()
+  if root.exists() and not root.is_dir():
+    raise DataError(f"{dataset}: manual_dir {root} is a file, not a folder", instructions=instructions)
   if not root.is_dir():
     raise DataError(f"{dataset}: manual_dir {root} does not exist", instructions=instructions)
   if not any(root.iterdir()):

@@ -8,11 +8,15 @@ it PNG bytes instead).
 from __future__ import annotations
 
 import io
+import warnings
 
 import numpy as np
 from PIL import Image
 
 CROP_SIZE = 224
+MAX_ASPECT = 16  # longer side / shorter side up to which a photo is resized whole, then cropped
+DRAFT_MARGIN = 4  # a JPEG decoded for a size-s square keeps its shorter side >= DRAFT_MARGIN s
+MAX_PIXELS = 40_000_000  # per photo decoded for prediction, after JPEG scaling (a 40 MP PNG: 120 MB)
 
 
 class UnreadableSource(Exception):
@@ -23,14 +27,23 @@ class UnreadableSource(Exception):
     self.reason = reason
 
 
-def decode_photo(data: bytes) -> tuple[np.ndarray, tuple[str, ...]]:
-  """Decodes JPEG/PNG/BMP bytes to RGB uint8; also names the conversions it needed."""
+def decode_photo(data: bytes, *, for_size: int | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
+  """Decodes JPEG/PNG/BMP bytes to RGB uint8; also names the conversions it needed.
+
+  `for_size` bounds the memory a photo takes when only a `for_size` square will be made of it
+  (prediction): a JPEG is decoded at a reduced scale (1/2, 1/4, 1/8: libjpeg's DCT scaling)
+  that keeps its shorter side at least DRAFT_MARGIN x for_size, and a photo of more than
+  MAX_PIXELS pixels after that is refused."""
   try:
-    with Image.open(io.BytesIO(data)) as image:
-      wide = any(";16" in str(tile.args) for tile in image.tile)  # e.g. PNG rawmode RGB;16B
-      image.load()
-      rgb, conversions = to_rgb(image)
-  except Image.DecompressionBombError as error:
+    with warnings.catch_warnings():
+      warnings.simplefilter("error", Image.DecompressionBombWarning)
+      with Image.open(io.BytesIO(data)) as image:
+        wide = any(";16" in str(tile.args) for tile in image.tile)  # e.g. PNG rawmode RGB;16B
+        if for_size:
+          _shrink_on_decode(image, for_size)
+        image.load()
+        rgb, conversions = to_rgb(image)
+  except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
     raise UnreadableSource("too_large", str(error)) from None
   except (OSError, SyntaxError, ValueError) as error:
     reason = "truncated" if "truncated" in str(error) else "unreadable"
@@ -38,6 +51,15 @@ def decode_photo(data: bytes) -> tuple[np.ndarray, tuple[str, ...]]:
   if wide and "16bit" not in conversions:
     conversions = ("16bit", *conversions)  # Pillow already reduced 16-bit RGB to 8 bits
   return rgb, conversions
+
+
+def _shrink_on_decode(image: Image.Image, size: int) -> None:
+  """Asks a JPEG decoder for a reduced scale (other formats ignore it); refuses huge photos."""
+  if image.format == "JPEG":
+    image.draft(None, (DRAFT_MARGIN * size, DRAFT_MARGIN * size))
+  width, height = image.size
+  if width * height > MAX_PIXELS:
+    raise UnreadableSource("too_large", f"{width}x{height} pixels, more than the {MAX_PIXELS:,} a photo may have")
 
 
 def to_rgb(image: Image.Image) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -73,16 +95,25 @@ def composite_on_white(rgba: np.ndarray) -> np.ndarray:
 
 
 def resize_shorter_and_centre_crop(rgb: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
-  """Shorter side to `size` (bicubic), then the central size x size crop (the poster's recipe)."""
+  """Shorter side to `size` (bicubic), then the central size x size crop (the poster's recipe).
+
+  A photo longer than MAX_ASPECT times its width (a 6000x1 strip would grow to 1344000x224) is
+  cropped before it is resized instead: PIL resizes just the crop's window of the photo (reading
+  the pixels around it), so memory stays bounded by `size`; the pixels may differ from resizing
+  the whole by a few levels (PIL computes the window's filter taps slightly differently)."""
   height, width = rgb.shape[:2]
   scale = size / min(height, width)
   new_width = size if width <= height else max(size, int(width * scale))
   new_height = size if height < width else max(size, int(height * scale))
+  left = (new_width - size) // 2
+  top = (new_height - size) // 2
+  if max(new_width, new_height) > MAX_ASPECT * size:
+    sx, sy = width / new_width, height / new_height
+    box = (left * sx, top * sy, (left + size) * sx, (top + size) * sy)
+    return np.asarray(Image.fromarray(rgb).resize((size, size), Image.Resampling.BICUBIC, box=box))
   if (new_width, new_height) != (width, height):
     resized = Image.fromarray(rgb).resize((new_width, new_height), Image.Resampling.BICUBIC)
     rgb = np.asarray(resized)
-  left = (new_width - size) // 2
-  top = (new_height - size) // 2
   return np.ascontiguousarray(rgb[top : top + size, left : left + size])
 
 

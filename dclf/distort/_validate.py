@@ -17,23 +17,28 @@ def check_image(image) -> np.ndarray:
   return arr
 
 
-def number(name: str, value, *, minimum=None, above=None) -> float:
-  """A finite real parameter, optionally >= minimum or > above."""
-  if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-    raise ValueError(f"{name} must be a finite number, got {value!r}")
+def _in_range(name: str, value, minimum, maximum, above) -> None:
   if minimum is not None and value < minimum:
     raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
   if above is not None and value <= above:
     raise ValueError(f"{name} must be > {above}, got {value!r}")
+  if maximum is not None and value > maximum:
+    raise ValueError(f"{name} must be <= {maximum}, got {value!r}")
+
+
+def number(name: str, value, *, minimum=None, above=None, maximum=None) -> float:
+  """A finite real parameter, optionally >= minimum, > above, <= maximum."""
+  if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+    raise ValueError(f"{name} must be a finite number, got {value!r}")
+  _in_range(name, value, minimum, maximum, above)
   return float(value)
 
 
-def integer(name: str, value, *, minimum=None) -> int:
+def integer(name: str, value, *, minimum=None, maximum=None) -> int:
   """An integral parameter (the jar's setter takes an int); integral floats are accepted."""
   if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value != int(value):
     raise ValueError(f"{name} must be an integer, got {value!r}")
-  if minimum is not None and value < minimum:
-    raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+  _in_range(name, value, minimum, maximum, None)
   return int(value)
 
 

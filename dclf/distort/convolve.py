@@ -11,6 +11,9 @@ import numpy as np
 from dclf.distort import _validate as v
 from dclf.distort._java import F32, java_int
 
+MAX_RADIUS = 1000.0  # gaussian_blur: the poster's radii are 1..11
+MAX_MOTION_SAMPLES = 2000  # motion_blur: the poster's distance 50 takes 50
+
 
 def gaussian_taps(xp, radius, k):
   """Unnormalised GaussianFilter.makeKernel weights at integer offsets ``k`` (float32).
@@ -56,12 +59,13 @@ def _blur_rows(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 def gaussian_blur(image, *, radius=10.0, seed=0) -> np.ndarray:
   """GaussianFilter(radius): separable blur, rows then columns, rounded to integers after each pass.
 
-  Radii below 1 return the image unchanged: the jar's kernel is then the centre tap alone
+  radius is in 0..MAX_RADIUS (the kernel has 2 ceil(radius) + 1 taps, the image is padded by
+  ceil(radius) on each side). Radii below 1 return the image unchanged: the jar's kernel is then the centre tap alone
   (and 0/0 at radius 0, which the generator never used).
   ``seed`` is accepted for a uniform filter API; the blur is deterministic.
   """
   img = v.check_image(image)
-  radius = v.number("radius", radius, minimum=0)
+  radius = v.number("radius", radius, minimum=0, maximum=MAX_RADIUS)
   if F32(radius) < 1:
     return img.copy()
   kernel = gaussian_kernel(radius)
@@ -105,6 +109,7 @@ def _sample_index(xs, ys, a, b, c):
 def motion_blur(image, *, distance=50.0, angle=90.0, rotation=0.0, zoom=0.0, wrap_edges=False, seed=0) -> np.ndarray:
   """MotionBlurFilter: each pixel averages n = int(distance + |rotation| R + zoom R) samples.
 
+  n must be in 0..MAX_MOTION_SAMPLES (each sample is one pass over the image).
   Sample i reads pixel trunc(M_i p) where M_i moves by i/n of the blur vector
   (distance cos(angle), -distance sin(angle)); **angle and rotation are radians** (the jar's
   AffineTransform), so the poster's angle 90 is 90 rad. Off-image samples end the run
@@ -124,6 +129,11 @@ def motion_blur(image, *, distance=50.0, angle=90.0, rotation=0.0, zoom=0.0, wra
   tx = F32(float(distance) * math.cos(float(angle)))
   ty = F32(float(distance) * -math.sin(float(angle)))
   n = int(java_int(distance + abs(rotation * radius) + zoom * radius))
+  if not 0 <= n <= MAX_MOTION_SAMPLES:
+    raise ValueError(
+      f"motion_blur takes int(distance + |rotation| R + zoom R) = {n} samples per pixel here (R = {float(radius):g}, "
+      f"half the image's diagonal); it must be in 0..{MAX_MOTION_SAMPLES}"
+    )
   if n == 0:
     return img.copy()
 

@@ -10,6 +10,7 @@ from dclf.distort import _validate as v
 from dclf.distort._java import F32
 
 DISTRIBUTIONS = ("gaussian", "uniform")
+MAX_AMOUNT = 255  # a noise std beyond the pixel range saturates every noised pixel
 
 
 def _apply_noise(image, u, z, amount, density):
@@ -27,8 +28,8 @@ def _apply_noise(image, u, z, amount, density):
 
 def _noise(image, amount, density, distribution, seed, channels):
   img = v.check_image(image)
-  amount = v.integer("amount", amount)
-  density = F32(v.number("density", density))
+  amount = v.integer("amount", amount, minimum=0, maximum=MAX_AMOUNT)
+  density = F32(v.number("density", density, minimum=0))
   distribution = v.choice("distribution", distribution, DISTRIBUTIONS)
   rng = np.random.default_rng(seed)
   shape = img.shape[:2]
@@ -43,7 +44,8 @@ def _noise(image, amount, density, distribution, seed, channels):
 def color_noise(image, *, amount=25, density=1.0, distribution="gaussian", seed=0) -> np.ndarray:
   """NoiseFilter, monochrome false: independent noise of std ``amount`` on R, G and B.
 
-  ``density`` is the fraction of pixels noised (>= 1: all). amount is an int, as the jar's.
+  ``density`` is the fraction of pixels noised (>= 0; >= 1: all, as the poster's recipe draws up
+  to 1.1). amount is an int in 0..MAX_AMOUNT, as the jar's setter takes an int.
   """
   return _noise(image, amount, density, distribution, seed, channels=3)
 

@@ -14,6 +14,7 @@ from dclf.distort._java import F32, f32_trig, java_int
 from dclf.distort.transform import CLAMP, ZERO, resample
 
 WAVE_TYPES = ("sine", "sawtooth", "triangle", "noise")
+MAX_AMPLITUDE = 100.0  # the image grows by 2 int(amplitude) per axis; the poster's amplitudes are 10
 
 
 def _grid(h: int, w: int, x0: int = 0, y0: int = 0):
@@ -60,11 +61,12 @@ def ripple(
 
   The jar keeps the default ZERO edge action, which grows the output by 2 int(amplitude)
   per axis (244x244 for a 224 input and amplitude 10) with white wavy borders after the
-  white-canvas compositing. ``seed`` picks the Perlin table of wave_type "noise".
+  white-canvas compositing; amplitudes are in 0..MAX_AMPLITUDE. ``seed`` picks the Perlin table of
+  wave_type "noise".
   """
   img = v.check_image(image)
-  ax = F32(v.number("x_amplitude", x_amplitude, minimum=0))
-  ay = F32(v.number("y_amplitude", y_amplitude, minimum=0))
+  ax = F32(v.number("x_amplitude", x_amplitude, minimum=0, maximum=MAX_AMPLITUDE))
+  ay = F32(v.number("y_amplitude", y_amplitude, minimum=0, maximum=MAX_AMPLITUDE))
   lx = F32(v.number("x_wavelength", x_wavelength, above=0))
   ly = F32(v.number("y_wavelength", y_wavelength, above=0))
   wave_type = v.choice("wave_type", wave_type, WAVE_TYPES)

@@ -45,8 +45,12 @@ def _parser() -> argparse.ArgumentParser:
   return parser
 
 
+# The config file of each model: configs/<model>.py, but small_cnn's is configs/quickstart.py.
+CONFIG_OF_MODEL = {"small_cnn": "quickstart"}
+
+
 def load_config(model: str, overrides: list[str]):
-  """configs/<model>.py's get_config() with `--config.FIELD=VALUE` overrides, parsed as
+  """configs/<model>.py's get_config() (CONFIG_OF_MODEL) with `--config.FIELD=VALUE` overrides, parsed as
   `dclf.main` parses them (ml_collections config flags: types checked, unknown fields refused)."""
   unknown = [arg for arg in overrides if not arg.startswith("--config.")]
   if unknown:
@@ -54,9 +58,8 @@ def load_config(model: str, overrides: list[str]):
   argv = ["import", *overrides]
   flag_values = flags.FlagValues()
   try:
-    config_flags.DEFINE_config_dict(
-      "config", importlib.import_module(f"configs.{model}").get_config(), flag_values=flag_values, sys_argv=argv
-    )
+    module = importlib.import_module(f"configs.{CONFIG_OF_MODEL.get(model, model)}")
+    config_flags.DEFINE_config_dict("config", module.get_config(), flag_values=flag_values, sys_argv=argv)
     flag_values(argv)
   except flags.Error as e:
     raise UsageError(str(e).splitlines()[0]) from None

@@ -185,12 +185,21 @@ def _read(path) -> Source:
     raise WeightsError(f"{path}: {e}") from None
 
 
+def _finite(array) -> bool:
+  array = np.asarray(array)
+  return not np.issubdtype(array.dtype, np.floating) or bool(np.isfinite(array).all())
+
+
 def convert(path, variables, model_label: str = "the model") -> Conversion:
   """Fills `variables` from `path`; every problem is reported at once in one WeightsError."""
   found = _read(path)
   problems = Problems(extra=list(found.extra))
   new_variables, loaded, kept, unplaced = fill(variables, found.modules, found.names, problems)
   problems.raise_if_any(f"{path} ({found.description}) does not fit {model_label}")
+  non_finite = [found.names[module] for module in loaded if not all(map(_finite, found.modules[module]))]
+  if non_finite:
+    more = f" and {len(non_finite) - 3} more" if len(non_finite) > 3 else ""
+    raise WeightsError(f"{path} holds NaN or infinite weights in {', '.join(non_finite[:3])}{more}")
   slots = module_slots(variables)
   loaded_batch_norm = any(key[0] == "batch_stats" for path in loaded for key in slots[path])
   return Conversion(

@@ -53,12 +53,24 @@ def test_reference_copies_come_from_orgs_not_numbering(tmp_path, live_dir):
   assert sum(image.label == "noise" for image in images) == 144
 
 
-def test_info_txt_disagreeing_with_refnames_is_an_error(tmp_path, live_dir):
+def _release_with_wn_info(tmp_path, live_dir, old: str, new: str):
+  """A copy of the release whose wn/info.txt has `old` replaced by `new`."""
   release = shutil.copytree(live_dir / layout.RELEASE_FOLDER, tmp_path / layout.RELEASE_FOLDER)
   info = release / "wn" / "info.txt"
-  info.write_text(info.read_text().replace("ref00.bmp img1.bmp", "ref05.bmp img1.bmp"))
-  with pytest.raises(DataError, match="img1.bmp comes from ref05.bmp"):
-    layout.list_images(release)
+  info.write_text(info.read_text().replace(old, new))
+  return release
+
+
+@pytest.mark.parametrize(
+  "old,new,message",
+  [
+    ("ref00.bmp img1.bmp", "ref05.bmp img1.bmp", "img1.bmp comes from ref05.bmp"),
+    ("ref00.bmp img1.bmp 0.100000", "ref00.bmp img1.bmp nan", "parameter 'nan' of img1.bmp is not a finite number"),
+  ],
+)
+def test_a_bad_info_txt_line_is_an_error(tmp_path, live_dir, old, new, message):
+  with pytest.raises(DataError, match=message):
+    layout.list_images(_release_with_wn_info(tmp_path, live_dir, old, new))
 
 
 def test_info_txt_with_cr_cr_line_ends(live_dir):
@@ -71,3 +83,21 @@ def test_not_a_release_is_a_data_error(tmp_path):
   (tmp_path / "something.txt").write_text("x")
   with pytest.raises(DataError, match="no LIVE release"):
     dclf.data.build("live_iqa/blur_noise", data_dir=str(tmp_path / "data"), manual_dir=str(tmp_path))
+
+
+@pytest.mark.parametrize("name", ["dmos.mat", "refnames_all.mat"])
+def test_a_truncated_or_missing_mat_file_is_a_data_error(tmp_path, live_dir, name):
+  release = shutil.copytree(live_dir / layout.RELEASE_FOLDER, tmp_path / layout.RELEASE_FOLDER)
+  data = (release / name).read_bytes()
+  (release / name).write_bytes(data[: len(data) // 2])
+  with pytest.raises(DataError, match=f"cannot read dmos.mat / refnames_all.mat in {release}"):
+    layout.read_scores(release)
+  (release / name).unlink()
+  with pytest.raises(DataError, match=f"LIVE: {release / name} is missing"):
+    layout.read_scores(release)
+
+
+def test_a_manual_dir_that_is_a_file_says_so(tmp_path):
+  (tmp_path / "live.zip").write_bytes(b"PK")
+  with pytest.raises(DataError, match="manual_dir .*live.zip is a file, not a folder"):
+    dclf.data.build("live_iqa/blur_noise", data_dir=str(tmp_path / "data"), manual_dir=str(tmp_path / "live.zip"))

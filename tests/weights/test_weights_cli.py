@@ -2,7 +2,9 @@
 import errors: one line, exit code 2, the workdir untouched."""
 
 import json
+import shutil
 
+import h5py
 import numpy as np
 import pytest
 from PIL import Image
@@ -190,3 +192,23 @@ def test_the_trainer_initialises_from_a_keras_file(softmax_file, tiny_config):
   ((kernel, bias),) = h5file.read(softmax_file[0]).layers.values()
   np.testing.assert_array_equal(pretrained.params["head"]["predictions"]["kernel"], kernel)
   np.testing.assert_array_equal(pretrained.params["head"]["predictions"]["bias"], bias)
+
+
+def test_import_refuses_nan_weights(tmp_path, softmax_file):
+  nan_file = tmp_path / "nan.h5"
+  shutil.copy(softmax_file[0], nan_file)
+  with h5py.File(nan_file, "r+") as f:
+    kernels = []
+    f.visititems(lambda name, item: kernels.append(item) if isinstance(item, h5py.Dataset) and item.ndim == 2 else None)
+    for kernel in kernels:
+      kernel[...] = np.nan
+  err = fails("import", "softmax", nan_file, "--workdir", tmp_path / "w", f"--config.image_size={SIZE}")
+  assert f"{nan_file} holds NaN or infinite weights in " in err and not (tmp_path / "w").exists()
+
+
+def test_every_model_offered_has_a_config(tmp_path):
+  not_hdf5 = tmp_path / "weights.h5"
+  not_hdf5.write_text("not weights")
+  for model in ("small_cnn", "softmax"):
+    err = fails("import", model, not_hdf5, "--workdir", tmp_path / "w", f"--config.image_size={SIZE}")
+    assert "weights.h5: not an HDF5 file" in err

@@ -10,6 +10,7 @@ refnames_all.mat on the reference of every distorted image.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from pathlib import Path
 
@@ -89,14 +90,19 @@ def list_references(release: Path, expected: set[str]) -> list[LiveImage]:
 def read_scores(release: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
   """dmos and orgs from dmos.mat, refnames_all from refnames_all.mat: 982 entries each."""
   expected = sum(size for _, size in BLOCKS)
+  for name in ("dmos.mat", "refnames_all.mat"):
+    if not (release / name).is_file():
+      raise DataError(f"LIVE: {release / name} is missing")
   try:
     scores = scipy.io.loadmat(release / "dmos.mat")
     names = scipy.io.loadmat(release / "refnames_all.mat")
     dmos = np.asarray(scores["dmos"], np.float64).ravel()
     orgs = np.asarray(scores["orgs"]).ravel()
     refnames = [_matlab_string(cell) for cell in np.asarray(names["refnames_all"]).ravel()]
-  except (OSError, ValueError, KeyError) as error:
-    raise DataError(f"LIVE: cannot read dmos.mat / refnames_all.mat in {release}: {error}") from None
+  # scipy reports a truncated or mangled .mat file in many ways (IndexError, MatReadError ...)
+  except (OSError, ValueError, KeyError, IndexError, TypeError, scipy.io.matlab.MatReadError) as error:
+    reason = str(error) or type(error).__name__
+    raise DataError(f"LIVE: cannot read dmos.mat / refnames_all.mat in {release} (truncated?): {reason}") from None
   if not len(dmos) == len(orgs) == len(refnames) == expected:
     raise DataError(
       f"LIVE: expected {expected} entries in dmos.mat and refnames_all.mat, found "
@@ -125,7 +131,10 @@ def read_info(path: Path) -> dict[str, tuple[str, float]]:
       raise DataError(f"LIVE: {path}: expected '<reference> <image> <parameter>', got {line!r}")
     reference, image, parameter = fields
     try:
-      entries[image] = (reference, float(parameter))
+      value = float(parameter)
     except ValueError:
-      raise DataError(f"LIVE: {path}: parameter {parameter!r} of {image} is not a number") from None
+      value = math.nan
+    if not math.isfinite(value):
+      raise DataError(f"LIVE: {path}: parameter {parameter!r} of {image} is not a finite number")
+    entries[image] = (reference, value)
   return entries

@@ -1,0 +1,285 @@
+"""A training run's workdir: its path checked before any work, then created, locked for the run
+and compared with the config it already holds, before the run writes anything.
+
+- The lock is `W/run.lock` (host, pid, boot id, start time), refreshed every `HEARTBEAT_S` while
+  the run lives and removed when it ends, however it ends short of SIGKILL. A second run on W is
+  refused. A lock is stale, and taken over with a warning, when its process is gone (same host),
+  its host rebooted, or its heartbeat is older than `STALE_AFTER_S` (a dead host).
+- A workdir that holds checkpoints is resumed only by the config that wrote them, up to
+  `RESUMABLE_FIELDS`: everything that shapes the model, the optimizer, the data order or the
+  numbers must match, or the run is refused before anything is touched. Imported weights (a
+  step-0 checkpoint of `dclf.weights import`) must match in `MODEL_FIELDS` only.
+- With several processes, process 0 does all this and tells the others whether it went well.
+- If the run then fails having written nothing, the folders this created are removed again.
+"""
+
+import contextlib
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+
+from dclf import checkpoint, cli
+from dclf.errors import RunError, UsageError
+from dclf.progress import warn
+
+LOCK_NAME = "run.lock"
+HEARTBEAT_S = 30.0
+STALE_AFTER_S = 300.0
+# May differ between a run and its resumption: how long it runs, what it logs, evaluates and
+# keeps, where and how fast it reads its data, how it spreads over devices (checkpoints have no
+# device axis), and init_from (a resumed run restores its own checkpoint, not init_from).
+RESUMABLE_FIELDS = frozenset(
+  {
+    "num_train_steps",
+    "num_epochs",
+    "log_every_steps",
+    "eval_every_steps",
+    "checkpoint_every_steps",
+    "keep_checkpoints",
+    "data_workers",
+    "data_dir",
+    "eval_split",
+    "parallelism",
+    "init_from",
+    "profile_steps",
+    "data_format",  # the PNG build and its raw copy give the same batches
+    "prefetch_batches",
+  }
+)
+_MISSING = "(absent)"
+
+
+def check_path(workdir) -> Path:
+  """`workdir` as a Path, if a run can make and write it; UsageError saying why not."""
+  if not str(workdir).strip():
+    raise UsageError("--workdir is empty: name a folder for the run's checkpoints and outputs")
+  path = Path(workdir)
+  if path.exists() and not path.is_dir():
+    raise UsageError(f"workdir {path} is not writable: it is a file, not a folder")
+  ancestor = path.absolute()
+  while not ancestor.exists():
+    ancestor = ancestor.parent
+  if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+    raise UsageError(f"workdir {path} is not writable: {ancestor} is not a writable folder")
+  return path
+
+
+# Fields that shape a model's variables: a workdir of imported weights (`dclf.weights import`: a
+# step-0 checkpoint, nothing trained yet) may start a run with any training fields, but not these.
+MODEL_FIELDS = frozenset({"model", "image_size", "bn_epsilon", "multilabel", "class_names"})
+
+
+def config_differences(saved: dict, config, fields=None) -> list[str]:
+  """`field (saved X, now Y)` for each field that `config` changes: of `fields`, or of all but
+  RESUMABLE_FIELDS. A field the saved config lacks is one a later dclf added; the run was made
+  with the behaviour its default keeps, so it is not compared."""
+  new = json.loads(config.to_json())
+  fields = sorted(fields or (set(saved) - RESUMABLE_FIELDS))
+  return [
+    f"{field} (saved {saved.get(field, _MISSING)!r}, now {new.get(field, _MISSING)!r})"
+    for field in fields
+    if saved.get(field, _MISSING) != new.get(field, _MISSING)
+  ]
+
+
+def _checkpoint_steps(workdir: Path) -> list[int]:
+  folder = workdir / "checkpoints"
+  return [int(p.name) for p in folder.iterdir() if p.name.isdigit()] if folder.is_dir() else []
+
+
+def check_resumable(workdir: Path, config) -> None:
+  """Refuses (UsageError, one line) a config that differs from the one of the checkpoints in
+  `workdir`; a workdir without checkpoints holds nothing to resume."""
+  steps = _checkpoint_steps(workdir)
+  if not steps:
+    return
+  if not checkpoint.config_path(workdir).exists():
+    raise UsageError(f"{workdir} holds checkpoints but no config.json: use a new --workdir")
+  try:
+    saved = checkpoint.load_config(workdir).to_dict()
+  except ValueError as e:
+    raise UsageError(f"{e}: use a new --workdir") from None
+  trained = max(steps) > 0
+  differences = config_differences(saved, config, None if trained else MODEL_FIELDS)
+  if differences:
+    may_change = "" if not trained else f"; only {', '.join(sorted(RESUMABLE_FIELDS))} may change on resume"
+    raise UsageError(
+      f"{workdir} holds {'a run' if trained else 'imported weights'} with another config: {'; '.join(differences)}. "
+      f"Resume with the saved values ({checkpoint.config_path(workdir)}), or start afresh in a new --workdir"
+      + may_change
+    )
+
+
+def _boot_id() -> str:
+  try:
+    return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+  except OSError:
+    return ""
+
+
+def _process_alive(pid: int) -> bool:
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # alive, another user's
+    return True
+  return True
+
+
+_HELD = set()  # lock paths this process holds
+
+
+class Lock:
+  """`path`, created exclusively and kept fresh by a heartbeat thread while held."""
+
+  def __init__(self, path: Path):
+    self.path = path
+    self._me = {"host": socket.gethostname(), "pid": os.getpid(), "boot_id": _boot_id()}
+    self._stop = threading.Event()
+    self._thread = None
+
+  def _stale(self, holder: dict, age: float) -> str | None:
+    """Why the lock of `holder` (its content), last refreshed `age` s ago, is stale; None if live."""
+    if age > STALE_AFTER_S:
+      return f"no heartbeat for {age:.0f} s"
+    if holder.get("host") != self._me["host"]:
+      return None
+    if holder.get("boot_id") and self._me["boot_id"] and holder["boot_id"] != self._me["boot_id"]:
+      return "its host rebooted since"
+    pid = holder.get("pid")
+    if not isinstance(pid, int) or not _process_alive(pid):
+      return f"its process {pid} is gone"
+    if pid == os.getpid() and str(self.path) not in _HELD:
+      return f"its process {pid} is gone (this process has its pid)"
+    return None
+
+  def _holder(self) -> tuple[dict, float]:
+    age = time.time() - self.path.stat().st_mtime
+    try:
+      holder = json.loads(self.path.read_text())
+    except (OSError, ValueError):
+      holder = {}
+    return holder if isinstance(holder, dict) else {}, age
+
+  def acquire(self) -> None:
+    for _ in range(5):
+      try:
+        fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+      except FileExistsError:
+        try:
+          holder, age = self._holder()
+        except FileNotFoundError:
+          continue  # released meanwhile
+        reason = self._stale(holder, age)
+        if reason is None:
+          raise UsageError(
+            f"{self.path.parent} is in use by another run (host {holder.get('host')}, pid {holder.get('pid')}, "
+            f"alive {age:.0f} s ago); if that run is dead, delete {self.path} (or wait {STALE_AFTER_S:.0f} s)"
+          ) from None
+        self._take_over(holder, reason)
+        continue
+      with os.fdopen(fd, "w") as f:
+        json.dump({**self._me, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, f)
+      _HELD.add(str(self.path))
+      self._thread = threading.Thread(target=self._beat, name="dclf-workdir-lock", daemon=True)
+      self._thread.start()
+      return
+    raise UsageError(f"cannot lock {self.path.parent}: other runs keep taking it")
+
+  def _take_over(self, holder: dict, reason: str) -> None:
+    """Moves the stale lock away (atomically: of two runs taking it over, one wins the rename)."""
+    aside = self.path.with_name(f"{LOCK_NAME}.stale-{os.getpid()}")
+    try:
+      self.path.rename(aside)
+    except FileNotFoundError:
+      return
+    aside.unlink(missing_ok=True)
+    warn(
+      "took over the stale lock of %s (host %s, pid %s): %s",
+      self.path.parent,
+      holder.get("host"),
+      holder.get("pid"),
+      reason,
+    )
+
+  def _beat(self) -> None:
+    while not self._stop.wait(HEARTBEAT_S):
+      with contextlib.suppress(OSError):
+        os.utime(self.path)
+
+  def release(self) -> None:
+    if self._thread is None:
+      return
+    self._stop.set()
+    self._thread.join()
+    self._thread = None
+    _HELD.discard(str(self.path))
+    with contextlib.suppress(OSError, ValueError):
+      if json.loads(self.path.read_text()).get("pid") == os.getpid():
+        self.path.unlink()
+
+
+def _missing_folders(workdir: Path) -> list[Path]:
+  """The folders a run makes (its checkpoints/, the workdir and its missing parents) that do not
+  exist yet, deepest first."""
+  folders = [workdir / "checkpoints", *([workdir] + list(workdir.absolute().parents))]
+  missing = []
+  for folder in folders:
+    if folder.exists():
+      break
+    missing.append(folder)
+  return missing
+
+
+def _remove_if_empty(folders) -> None:
+  for folder in folders:
+    with contextlib.suppress(OSError):
+      folder.rmdir()  # only if empty: whatever a run wrote stays
+
+
+def _agree(refused: bool) -> bool:
+  """Process 0's verdict, on every process."""
+  if jax.process_count() == 1:
+    return refused
+  return bool(multihost_utils.broadcast_one_to_all(np.int32(refused)))
+
+
+@contextlib.contextmanager
+def open_run(workdir: Path, config) -> Iterator[None]:
+  """Creates `workdir`, locks it and checks its saved config against `config` (process 0),
+  yields, then unlocks. Folders this created and the run left empty are removed again."""
+  created = _missing_folders(workdir)
+  lock = Lock(workdir / LOCK_NAME)
+  error = None
+  if jax.process_index() == 0:
+    try:
+      workdir.mkdir(parents=True, exist_ok=True)
+      lock.acquire()
+      check_resumable(workdir, config)
+    except (UsageError, OSError) as e:
+      error = e if isinstance(e, UsageError) else UsageError(f"workdir {workdir} is not writable: {e.strerror or e}")
+  if _agree(error is not None):
+    _release(lock, created)
+    raise error or UsageError(f"process 0 refused workdir {workdir}: its error line says why")
+  try:
+    yield
+  except BaseException as e:
+    _release(lock, created)
+    if isinstance(e, Exception) and not isinstance(e, (UsageError, RunError)) and workdir.is_dir():
+      cli.mark_trace_dir(e, workdir / "logs")  # a bug: its trace goes with the run
+    raise
+  _release(lock, created)
+
+
+def _release(lock: Lock, created) -> None:
+  lock.release()
+  _remove_if_empty(created)

@@ -1,0 +1,432 @@
+"""Runs and workdirs under faults and hostile input (docs/reliability.md): bad configs refused before
+the workdir is touched, resume rules, divergence, damaged checkpoints, signals, locks, disk faults,
+file modes, and the last-resort error line."""
+
+import importlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from dclf import checkpoint, cli, errors, runtime, train
+from dclf.errors import UsageError
+from dclf.predict import main as predict_main
+
+from _runs import (
+  REPO,
+  assert_one_line_error,
+  module_env,
+  run_main,
+  run_module,
+  start_module,
+  tiny_config,
+  tiny_flags,
+)
+
+
+def _steps(workdir: Path) -> list[int]:
+  folder = workdir / "checkpoints"
+  return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit()) if folder.exists() else []
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+  """Every file under `folder` and its bytes: what "left as it was" compares."""
+  return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _strict_json(text: str):
+  def refuse(constant):
+    raise ValueError(f"not JSON: {constant}")
+
+  return json.loads(text, parse_constant=refuse)
+
+
+def _main_args(workdir, *extra):
+  return ["--config", REPO / "configs" / "default.py", "--workdir", workdir, *extra]
+
+
+def _workdirs():
+  """dclf.workdir, imported by the tests that use it (the others run on a tree without it)."""
+  return importlib.import_module("dclf.workdir")
+
+
+# Validated up front ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+  "fields,message",
+  [
+    ({"keep_checkpoints": 0}, "config.keep_checkpoints must be positive, got 0"),
+    ({"keep_checkpoints": -1}, "config.keep_checkpoints must be positive, got -1"),
+    ({"learning_rate": 0.0}, "config.learning_rate must be positive"),
+    ({"learning_rate": -0.001}, "config.learning_rate must be positive"),
+    ({"learning_rate": float("nan")}, "config.learning_rate must be a finite number, got nan"),
+    ({"learning_rate": float("inf")}, "config.learning_rate must be a finite number, got inf"),
+    ({"num_epochs": -1}, "config.num_epochs must be >= 0, got -1"),
+    ({"data_workers": -1}, "config.data_workers must be >= 0, got -1"),
+    ({"model": "small_cnn", "image_size": 16}, "config.image_size 16 is too small for model small_cnn"),
+    ({"model": "vgg16_scratch", "image_size": 16}, "config.image_size 16 is too small for model vgg16_scratch"),
+  ],
+)
+def test_a_bad_config_is_refused_before_the_workdir_is_touched(tmp_path, fields, message):
+  with pytest.raises(UsageError, match=message):
+    train.train_and_evaluate(tiny_config(num_train_steps=2, **fields), tmp_path / "w")
+  assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.parametrize(
+  "args,message",
+  [
+    (["--workdir", "", "--config.num_train_steps=2"], "--workdir is empty"),
+    (["--workdir", "w", "--config.no_such_field=1"], "unknown config field 'no_such_field'"),
+  ],
+)
+def test_an_empty_workdir_or_an_unknown_field_is_one_line(tmp_path, args, message):
+  result = run_module("dclf.main", "--config", REPO / "configs" / "default.py", *tiny_flags(), *args, cwd=tmp_path)
+  assert message in assert_one_line_error(result.returncode, result.stderr)
+  assert not list(tmp_path.iterdir()), "nothing written (an empty --workdir is not the current folder)"
+
+
+# The workdir's lifecycle -------------------------------------------------------------------------
+
+
+def test_a_failed_run_leaves_no_folders_behind(tmp_path):
+  missing_dataset = tiny_config(dataset="distortions/blur_noise", data_dir=str(tmp_path / "tfds"), num_train_steps=2)
+  with pytest.raises(UsageError, match="blur_noise"):
+    train.train_and_evaluate(missing_dataset, tmp_path / "a")
+  assert not (tmp_path / "a").exists()
+  (tmp_path / "weights.h5").write_text("not weights")
+  bad_weights = tiny_config(init_from=str(tmp_path / "weights.h5"), num_train_steps=2)
+  with pytest.raises(UsageError, match="config.init_from"):
+    train.train_and_evaluate(bad_weights, tmp_path / "b" / "w")
+  assert not (tmp_path / "b" / "w").exists(), "the folders the run had made are removed again"
+
+
+def test_resuming_with_another_config_is_refused_and_leaves_the_workdir_as_it_was(tmp_path):
+  workdir = tmp_path / "w"
+  train.train_and_evaluate(tiny_config(num_train_steps=4, checkpoint_every_steps=2, log_every_steps=2), workdir)
+  before = _files(workdir)
+  for fields, named in [
+    ({"model": "small_cnn"}, "model (saved 'softmax', now 'small_cnn')"),
+    ({"optimizer": "sgd"}, "optimizer (saved 'rmsprop', now 'sgd')"),
+    ({"image_size": 48}, "image_size (saved 32, now 48)"),
+    ({"batch_size": 16, "seed": 3}, "batch_size (saved 8, now 16); seed (saved 0, now 3)"),
+  ]:
+    with pytest.raises(UsageError, match="holds a run with another config") as refused:
+      train.train_and_evaluate(tiny_config(num_train_steps=6, **fields), workdir)
+    assert named in str(refused.value) and "start afresh in a new --workdir" in str(refused.value)
+  assert _files(workdir) == before
+  # What may change on resume: how long, what is logged, evaluated and kept, how data is read.
+  allowed = {"num_train_steps": 6, "log_every_steps": 3, "checkpoint_every_steps": 3, "keep_checkpoints": 5}
+  summary = train.train_and_evaluate(tiny_config(**allowed, eval_split="test", parallelism="jit"), workdir)
+  assert summary["step"] == 6 and _steps(workdir) == [2, 4, 6]
+  saved = json.loads((workdir / "config.json").read_text())
+  assert (saved["num_train_steps"], saved["keep_checkpoints"], saved["eval_split"]) == (6, 5, "test")
+
+
+def test_a_leftover_temporary_checkpoint_is_removed_on_resume(tmp_path):
+  config = tiny_config(num_train_steps=2, checkpoint_every_steps=2, log_every_steps=2)
+  train.train_and_evaluate(config, tmp_path)
+  leftover = tmp_path / "checkpoints" / "4.orbax-checkpoint-tmp-1764780000000000"  # a SIGKILLed save
+  (leftover / "state").mkdir(parents=True)
+  (leftover / "state" / "_METADATA").write_text("{}")
+  train.train_and_evaluate(tiny_config(num_train_steps=4, checkpoint_every_steps=2, log_every_steps=2), tmp_path)
+  assert not leftover.exists() and _steps(tmp_path) == [2, 4]
+
+
+def test_files_follow_the_umask(tmp_path):
+  previous = os.umask(0o027)
+  try:
+    train.train_and_evaluate(tiny_config(num_train_steps=2, checkpoint_every_steps=2, log_every_steps=2), tmp_path)
+  finally:
+    os.umask(previous)
+  for name in ("config.json", "summary.json", "eval/test/report.json", "eval/test/report.md"):
+    assert (tmp_path / name).stat().st_mode & 0o777 == 0o640, name
+
+
+# Divergence --------------------------------------------------------------------------------------
+
+
+def test_a_diverging_run_stops_and_keeps_its_finite_checkpoints(tmp_path):
+  # small_cnn with plain SGD at learning rate 1000: finite for a few steps, then NaN.
+  config = tiny_config(
+    model="small_cnn",
+    optimizer="sgd",
+    learning_rate=1e3,
+    num_train_steps=12,
+    checkpoint_every_steps=2,
+    log_every_steps=1,
+  )
+  with pytest.raises(errors.RunError, match=r"the loss is nan at step (\d+): the run diverged") as stopped:
+    train.train_and_evaluate(config, tmp_path)
+  nan_step = int(re.search(r"at step (\d+)", str(stopped.value)).group(1))
+  kept = _steps(tmp_path)
+  assert kept and kept[-1] == (nan_step - 1) // 2 * 2, "the newest checkpoint is the last finite one"
+  assert f"its checkpoints up to step {kept[-1]} are kept" in str(stopped.value)
+  assert checkpoint.load_latest(tmp_path)[2] == kept[-1]  # finite weights: they load
+  assert not (tmp_path / "summary.json").exists()
+  rows = [_strict_json(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert rows[0]["train/images_per_sec"] is None  # the compiling step's rate: null, not NaN
+  assert max(row["step"] for row in rows) < nan_step
+
+
+def test_predict_refuses_a_checkpoint_of_nan_weights(tmp_path, capsys):
+  train.train_and_evaluate(tiny_config(num_train_steps=2, checkpoint_every_steps=2, log_every_steps=2), tmp_path)
+  checkpointer = checkpoint.Checkpointer(tmp_path)
+  tree = checkpointer.restore(2)
+  tree["params"] = jax.tree.map(lambda v: np.full_like(v, np.nan), tree["params"])
+  checkpointer.save(4, tree)  # what a diverged run used to save
+  checkpointer.wait()
+  checkpointer.close()
+  photo = tmp_path / "photo.png"
+  Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(photo)
+  code, out, err = run_main(predict_main, "--workdir", tmp_path, photo)
+  assert "checkpoint 4 holds NaN or infinite weights" in assert_one_line_error(code, err) and not out
+
+
+# Damaged checkpoints -----------------------------------------------------------------------------
+
+
+def _truncate_arrays(step_dir: Path) -> None:
+  for path in (step_dir / "state" / "ocdbt.process_0" / "d").iterdir():
+    os.truncate(path, path.stat().st_size // 2)
+
+
+def _remove_metadata(step_dir: Path) -> None:
+  (step_dir / "state" / "_METADATA").unlink()
+
+
+@pytest.mark.parametrize("damage", [_truncate_arrays, _remove_metadata])
+def test_a_damaged_newest_checkpoint_falls_back_to_the_newest_intact_one(tmp_path, caplog, damage):
+  config = dict(checkpoint_every_steps=3, log_every_steps=3, keep_checkpoints=5)
+  train.train_and_evaluate(tiny_config(num_train_steps=6, **config), tmp_path)
+  damage(tmp_path / "checkpoints" / "6")
+  broken = _files(tmp_path / "checkpoints" / "6")
+  assert checkpoint.load_latest(tmp_path)[2] == 3  # evaluate and predict fall back too
+  assert "checkpoint 6 in" in caplog.text and "does not restore" in caplog.text
+  summary = train.train_and_evaluate(tiny_config(num_train_steps=9, **config), tmp_path)
+  assert summary["step"] == 9 and _steps(tmp_path) == [3, 6, 9]
+  assert _files(tmp_path / "unreadable_checkpoints" / "6") == broken, "kept as it was, out of the way"
+
+
+# Locks -------------------------------------------------------------------------------------------
+
+
+def _lock(path: Path, **holder) -> None:
+  path.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "boot_id": "", **holder}))
+
+
+def _dead_pid() -> int:
+  process = subprocess.Popen(["true"])
+  process.wait()
+  return process.pid
+
+
+def test_a_lock_is_refused_while_alive_and_taken_over_when_stale(tmp_path, caplog):
+  workdirs = _workdirs()
+  path = tmp_path / workdirs.LOCK_NAME
+  _lock(path, host="another-host", pid=1)
+  with pytest.raises(UsageError, match=r"is in use by another run \(host another-host, pid 1, alive \d+ s ago\)"):
+    workdirs.Lock(path).acquire()
+  old = time.time() - workdirs.STALE_AFTER_S - 1  # a dead host: no heartbeat for too long
+  os.utime(path, (old, old))
+  for stale in ({}, {"pid": _dead_pid()}):  # then: this host, its process gone
+    if stale:
+      _lock(path, **stale)
+    lock = workdirs.Lock(path)
+    lock.acquire()
+    assert json.loads(path.read_text())["pid"] == os.getpid()
+    with pytest.raises(UsageError, match="is in use by another run"):
+      workdirs.Lock(path).acquire()  # held by this very process
+    lock.release()
+    assert not path.exists()
+  assert caplog.text.count("took over the stale lock") == 2
+
+
+def test_a_second_run_on_a_workdir_in_use_is_refused(tmp_path):
+  long_run = _main_args(tmp_path, *tiny_flags(num_train_steps=100000, checkpoint_every_steps=100000, log_every_steps=2))
+  first = start_module("dclf.main", *long_run, stderr=subprocess.PIPE, text=True)
+  deadline = time.time() + 240
+  while not (tmp_path / "metrics.jsonl").exists():
+    assert first.poll() is None and time.time() < deadline, "the first run ended early"
+    time.sleep(0.05)
+  second = run_module("dclf.main", *long_run)
+  assert f"{tmp_path} is in use by another run" in assert_one_line_error(second.returncode, second.stderr)
+  first.send_signal(signal.SIGTERM)
+  _, err = first.communicate(timeout=120)
+  assert first.returncode == 0, err
+  assert not (tmp_path / "run.lock").exists()
+  rows = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert rows == sorted(set(rows)), "one run's metrics, not two interleaved"
+
+
+# Signals (sent to the whole process group, as a terminal or a VM shutdown does) ------------------
+
+
+def _start_group(workdir, *flags):
+  args = _main_args(workdir, *tiny_flags(model="small_cnn", data_workers=2, **dict(flags)))
+  return start_module(
+    "dclf.main", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+  )
+
+
+def _group_gone(pgid: int, timeout: float = 30) -> bool:
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    alive = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc"))) if _in_group(pid, pgid)]
+    if not alive:
+      return True
+    time.sleep(0.2)
+  return False
+
+
+def _in_group(pid: int, pgid: int) -> bool:
+  try:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+  except OSError:
+    return False
+  return int(fields[2]) == pgid and fields[0] != "Z"  # zombies are gone, just not reaped
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_training_saves_and_exits_cleanly_workers_included(tmp_path, signum):
+  run = _start_group(tmp_path, ("num_train_steps", 100000), ("checkpoint_every_steps", 100000), ("log_every_steps", 2))
+  deadline = time.time() + 240
+  while not (tmp_path / "metrics.jsonl").exists():
+    assert run.poll() is None and time.time() < deadline, "the run ended early"
+    time.sleep(0.05)
+  os.killpg(run.pid, signum)
+  _, err = run.communicate(timeout=120)
+  assert run.returncode == 0 and "Traceback" not in err and "\nerror: " not in "\n" + err, err
+  summary = json.loads((tmp_path / "summary.json").read_text())
+  assert f"{signum.name}: saved checkpoint at step {summary['step']}" in err
+  assert summary["preempted"] and _steps(tmp_path) == [summary["step"]]
+  assert _group_gone(run.pid), "the data workers ended with the run"
+
+
+def test_a_signal_during_the_first_step_saves_it(tmp_path):
+  run = _start_group(tmp_path, ("num_train_steps", 100000), ("checkpoint_every_steps", 100000))
+  deadline = time.time() + 240
+  while len(_workers(run.pid)) < 2:  # the data workers run: the first step waits for their batches
+    assert run.poll() is None and time.time() < deadline, "the run ended early"
+    time.sleep(0.05)
+  os.killpg(run.pid, signal.SIGTERM)
+  _, err = run.communicate(timeout=240)
+  assert run.returncode == 0 and "Traceback" not in err and "\nerror: " not in "\n" + err, err
+  summary = json.loads((tmp_path / "summary.json").read_text())
+  assert summary["preempted"]
+  if summary["step"]:  # the first step had ended
+    assert f"SIGTERM: saved checkpoint at step {summary['step']}" in err and _steps(tmp_path) == [summary["step"]]
+  else:  # the signal ended a worker still starting, before it ignores signals: nothing was trained
+    assert "SIGTERM: stopped before the first step, nothing to save" in err and not _steps(tmp_path)
+
+
+def _workers(pgid: int) -> list[int]:
+  pids = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc"))) if _in_group(pid, pgid)]
+  return [pid for pid in pids if "multiprocessing.spawn" in _cmdline(pid)]
+
+
+def _cmdline(pid: int) -> str:
+  try:
+    return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+  except OSError:
+    return ""
+
+
+def test_a_second_signal_aborts_at_once_with_one_line():
+  with runtime.PreemptionGuard() as guard:
+    assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler, "the guard handles Ctrl-C"
+    os.kill(os.getpid(), signal.SIGINT)
+    assert guard.received == "SIGINT" and guard.should_stop(1)
+    with pytest.raises(KeyboardInterrupt):
+      os.kill(os.getpid(), signal.SIGINT)
+      time.sleep(1)  # the handler runs between bytecodes: here
+  code, _, err = run_main(cli.command(lambda argv: os.kill(os.getpid(), signal.SIGINT)), "x")
+  assert "interrupted" in assert_one_line_error(code, err, code=130)
+
+
+def test_sigkill_leaves_no_worker_and_no_shared_memory_behind(tmp_path):
+  run = _start_group(tmp_path, ("num_train_steps", 100000), ("checkpoint_every_steps", 100000), ("log_every_steps", 2))
+  deadline = time.time() + 240
+  while not (tmp_path / "metrics.jsonl").exists():
+    assert run.poll() is None and time.time() < deadline, "the run ended early"
+    time.sleep(0.05)
+  group = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc"))) if _in_group(pid, run.pid)]
+  shared = {line.split()[-1] for pid in group for line in _maps(pid) if "/dev/shm/" in line}
+  run.kill()
+  run.communicate(timeout=60)
+  assert len(group) >= 3 and _group_gone(run.pid), "the workers (and the resource tracker) exit"
+  assert not [path for path in shared if Path(path).exists()], "their shared memory is freed"
+
+
+def _maps(pid: int) -> list[str]:
+  try:
+    return Path(f"/proc/{pid}/maps").read_text().splitlines()
+  except OSError:
+    return []
+
+
+# Disk faults and the last resort -----------------------------------------------------------------
+
+
+# `python -m dclf.main` where a file may grow to 20 kB, less than a checkpoint's arrays: writes fail
+# with EFBIG, as they fail with ENOSPC on a full disk (the limit is set in the child itself: a
+# preexec_fn would fork the multithreaded test process).
+LIMITED_MAIN = (
+  "import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000)); "
+  "sys.argv[0] = 'dclf.main'; runpy.run_module('dclf.main', run_name='__main__', alter_sys=True)"
+)
+
+
+def test_a_write_failure_is_one_line_and_the_checkpoints_stay_intact(tmp_path):
+  args = _main_args(tmp_path, *tiny_flags(num_train_steps=4, checkpoint_every_steps=2, log_every_steps=2))
+  assert run_module("dclf.main", *args).returncode == 0
+  before = {step: _files(tmp_path / "checkpoints" / step) for step in ("2", "4")}
+  args = _main_args(tmp_path, *tiny_flags(num_train_steps=8, checkpoint_every_steps=2, log_every_steps=2))
+  no_cache = {"JAX_ENABLE_COMPILATION_CACHE": "false"}  # its entries would hit the limit too
+  command = [sys.executable, "-c", LIMITED_MAIN, *map(str, args)]
+  result = subprocess.run(command, cwd=REPO, env=module_env(no_cache), capture_output=True, text=True, timeout=300)
+  errors_lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+  assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+  assert errors_lines == [result.stderr.splitlines()[-1]] and "File too large" in errors_lines[0]
+  assert _steps(tmp_path) == [2, 4] and {step: _files(tmp_path / "checkpoints" / step) for step in before} == before
+
+
+def test_an_internal_error_is_one_line_and_its_trace_goes_to_the_workdir(tmp_path, monkeypatch):
+  workdirs = _workdirs()
+
+  def failing(argv):
+    with workdirs.open_run(tmp_path / "w", tiny_config()):
+      (tmp_path / "w" / "notes.txt").write_text("the run wrote something")
+      raise RuntimeError(f"a bug {argv}")
+
+  code, _, err = run_main(cli.command(failing), "x")
+  line = assert_one_line_error(code, err, code=1)
+  assert line.startswith("error: internal error: RuntimeError: a bug ['x']; full trace in ")
+  trace = Path(line.split("full trace in ")[1].strip())
+  assert trace.parent == tmp_path / "w" / "logs" and 'raise RuntimeError(f"a bug {argv}")' in trace.read_text()
+  assert not (tmp_path / "w" / workdirs.LOCK_NAME).exists()
+  monkeypatch.setenv(cli.TRACEBACK_ENV, "1")
+  with pytest.raises(RuntimeError, match="a bug"):
+    cli.command(failing)("y")
+
+
+def test_checkpoints_of_another_layout_are_never_moved_aside(tmp_path):
+  """When no checkpoint restores (another dclf version, another model), nothing is set aside."""
+  train.train_and_evaluate(tiny_config(num_train_steps=2, checkpoint_every_steps=2, log_every_steps=2), tmp_path)
+  config = json.loads((tmp_path / "config.json").read_text())
+  (tmp_path / "config.json").write_text(json.dumps({**config, "model": "small_cnn"}))
+  before = _files(tmp_path / "checkpoints")
+  with pytest.raises(errors.RunError, match="no checkpoint in .* restores"):
+    train.train_and_evaluate(tiny_config(model="small_cnn", num_train_steps=4), tmp_path)
+  assert _files(tmp_path / "checkpoints") == before and not (tmp_path / "unreadable_checkpoints").exists()
