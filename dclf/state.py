@@ -93,9 +93,11 @@ def validate(config) -> None:
   for field, known in choices.items():
     if config[field] not in known:
       raise UsageError(f"unknown {field} {config[field]!r}; known: {', '.join(sorted(known))}")
-  for field in ("batch_size", "image_size", "log_every_steps", "checkpoint_every_steps"):
+  for field in ("batch_size", "image_size", "log_every_steps", "checkpoint_every_steps", "prefetch_batches"):
     if config[field] <= 0:
       raise UsageError(f"config.{field} must be positive, got {config[field]}")
+  if config.data_workers < -1:
+    raise UsageError(f"config.data_workers must be -1 (fit the host) or >= 0, got {config.data_workers}")
   if config.batch_size % jax.device_count():
     raise UsageError(
       f"global batch_size {config.batch_size} does not divide by the {jax.device_count()} devices; "
