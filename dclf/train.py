@@ -17,7 +17,8 @@ from dclf.errors import UsageError, WeightsError
 from dclf.evaluation import evaluator
 from dclf.fileio import atomic_write_json
 from dclf.inference import BatchPredictor
-from dclf.progress import MetricWriter, ProgressBar, Throughput, log
+from dclf.prefetch import DeviceBatches
+from dclf.progress import InputWait, MetricWriter, ProgressBar, Throughput, log, warn
 
 
 def load_pretrained(config, initial: state.TrainState) -> state.TrainState:
@@ -105,6 +106,35 @@ def _summary(config, step, train_metrics, eval_metrics, counts, images_per_sec, 
   }
 
 
+def _device_batches(config, par, source, data_state) -> DeviceBatches:
+  """The training batches, on the devices `config.prefetch_batches` ahead, from the saved position."""
+  loader = input_pipeline.train_loader(
+    source,
+    global_batch_size=config.batch_size,
+    seed=config.seed,
+    workers=config.data_workers,
+    crop_size=config.train_crop_size,
+    keys=_model_keys(config),
+    state=data_state.state,
+  )
+  put = lambda batch: par.put_batch(input_pipeline.split_for_devices(batch, len(par.devices)))
+  return DeviceBatches(loader, put, data_state, depth=config.prefetch_batches)
+
+
+def _log_input_wait(input_wait: InputWait, waited: float, config, loader) -> None:
+  """The one warning of a run whose devices wait for input, with what to do about it."""
+  if input_wait.first_time_bound(waited):
+    remedies = input_pipeline.input_bound_remedies(
+      loader.batches.source, loader.workers, datasets.convert_command(config)
+    )
+    warn(
+      "input-bound: the devices waited for input %.0f%% of the last %d steps; try %s",
+      100 * waited,
+      config.log_every_steps,
+      remedies,
+    )
+
+
 def _resume(checkpointer, step: int, initial: state.TrainState, data_state, writer) -> state.TrainState:
   """The state (and data position) of checkpoint `step`; metrics logged past it are dropped."""
   tree = checkpointer.restore(step, jax.device_get(initial.checkpoint_tree()), data_state)
@@ -156,15 +186,8 @@ def train_and_evaluate(config, workdir) -> dict:
   num_steps = _num_steps(config, len(train_source))
   compiled = steps.compile_steps(config, par)
   device_state = par.put_state(run_state)
-  loader = input_pipeline.train_loader(
-    train_source,
-    global_batch_size=config.batch_size,
-    seed=config.seed,
-    workers=config.data_workers,
-    crop_size=config.train_crop_size,
-    keys=_model_keys(config),
-  )
-  batches = input_pipeline.TrainBatches(loader, par.put_batch, len(par.devices), data_state)
+  batches = _device_batches(config, par, train_source, data_state)
+  input_wait = InputWait()
 
   def save(step):
     checkpointer.save(step, par.get_state(device_state.checkpoint_tree()), data_state)
@@ -175,26 +198,29 @@ def train_and_evaluate(config, workdir) -> dict:
     log("step %d  %s accuracy %.4f on %d examples", step, config.eval_split, metrics["accuracy"], metrics["examples"])
     return metrics
 
-  train_metrics, eval_metrics, preempted = {}, {}, False
+  train_metrics, eval_metrics, preempted, metrics = {}, {}, False, None
   throughput = Throughput(config.batch_size)
   bar = ProgressBar(num_steps, int(run_state.step))
   with runtime.PreemptionGuard() as guard:
     for step in range(int(run_state.step) + 1, num_steps + 1):
-      device_state, metrics = compiled.train(device_state, next(batches), compiled.rng)
+      device_state, metrics = compiled.train(device_state, input_wait.next_batch(batches, metrics), compiled.rng)
       throughput.step_done(metrics)
       bar.update()
       if step % config.log_every_steps == 0 or step == num_steps:
         train_metrics = {k: float(v) for k, v in par.get_replicated(metrics).items()}
         rate = throughput.window_rate()
+        waited = input_wait.window_fraction(throughput.last_window_s)
         log(
-          "step %d/%d  loss %.4f  accuracy %.4f  %.1f images/s",
+          "step %d/%d  loss %.4f  accuracy %.4f  %.1f images/s  input wait %.0f%%",
           step,
           num_steps,
           train_metrics["loss"],
           train_metrics["accuracy"],
           rate,
+          100 * waited,
         )
-        writer.write(step, {**train_metrics, "images_per_sec": rate}, "train")
+        _log_input_wait(input_wait, waited, config, batches.loader)
+        writer.write(step, {**train_metrics, "images_per_sec": rate, "input_wait": waited}, "train")
       if guard.should_stop(step):
         preempted = True
         save(step)
@@ -220,7 +246,13 @@ def train_and_evaluate(config, workdir) -> dict:
   checkpointer.close()
   writer.close()
   summary = _summary(config, final_step, train_metrics, eval_metrics, counts, throughput.images_per_sec, par)
-  summary.update(preempted=preempted, test_accuracy=test_report.get("accuracy"))
+  summary.update(
+    preempted=preempted,
+    test_accuracy=test_report.get("accuracy"),
+    input_wait_fraction=input_wait.fraction(throughput.total_seconds),
+    data_format=data.data_format,
+    data_workers=batches.loader.workers,
+  )
   if jax.process_index() == 0:
     atomic_write_json(workdir / "summary.json", summary)
   return summary
