@@ -14,6 +14,7 @@ import jax
 from dclf import input_pipeline, objectives, parallel, runtime, state, steps
 from dclf.bench import data, flops, records
 from dclf.bench.timing import time_steps
+from dclf.prefetch import DeviceBatches
 
 # mode -> (compiled-on-call function, arguments after (state, batch), whether it returns a new state).
 MODES = {
@@ -23,11 +24,10 @@ MODES = {
 
 
 def _device_batches(par, config, num_classes: int, real_data: bool):
-  """The same device batch forever (synthetic), or the trainer's prefetching loader."""
+  """The same device batch forever (synthetic), or the trainer's loader and prefetching (`close` it)."""
   if real_data:
-    return input_pipeline.TrainBatches(
-      data.real_loader(config), par.put_batch, len(par.devices), input_pipeline.DataState()
-    )
+    put = lambda batch: par.put_batch(input_pipeline.split_for_devices(batch, len(par.devices)))
+    return DeviceBatches(data.real_loader(config), put, input_pipeline.DataState())
   label_key = objectives.of_config(config).label_key
   batch = input_pipeline.split_for_devices(data.synthetic_batch(config, num_classes, label_key), len(par.devices))
   return itertools.repeat(par.put_batch(batch))
@@ -80,6 +80,8 @@ def run(
     return outputs
 
   timings = time_steps(step, jax.block_until_ready, steps=num_steps, warmup=warmup)
+  if real_data:
+    batches.close()
   per_image = model_flops.train if mode == "train" else model_flops.forward
   device_flops = flops.xla_flops(compiled)
   return records.record(

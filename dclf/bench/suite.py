@@ -1,8 +1,9 @@
 """Runs a set of benchmark configurations: JAX (every parallelism) and the PyTorch reference, for
-every precision and mode of one model config."""
+every precision and mode of one model config; with real data, each beside the same configuration
+on synthetic data, and the loader's own cost per host core."""
 
-from dclf import state
-from dclf.bench import flops, jax_runner
+from dclf import input_pipeline, parallel, state
+from dclf.bench import data, flops, jax_runner
 from dclf.errors import UsageError
 from dclf.progress import log
 
@@ -30,6 +31,26 @@ def _variant(config, precision: str, parallelism: str = "pmap"):
   return variant
 
 
+def _loader_rate(config) -> float:
+  """The training loader's images per CPU second (host core), put on the devices as a pmap run does."""
+  par = parallel.create("pmap")
+  put = lambda batch: par.put_batch(input_pipeline.split_for_devices(batch, len(par.devices)))
+  return data.loader_cost(config, put).images_per_sec_per_core
+
+
+def _side_by_side(run, real_data: bool, loader_rate: float | None) -> list[dict]:
+  """`run(real_data=False)`, and with real data also `run(real_data=True)`, whose record gains
+  `real_vs_synthetic` (its images/s over the synthetic run's) and `loader_images_per_sec_per_core`."""
+  synthetic = run(real_data=False)
+  if not real_data:
+    return [synthetic]
+  real = run(real_data=True)
+  real.update(
+    real_vs_synthetic=real["images_per_sec"] / synthetic["images_per_sec"], loader_images_per_sec_per_core=loader_rate
+  )
+  return [synthetic, real]
+
+
 def benchmark(
   config,
   *,
@@ -43,7 +64,8 @@ def benchmark(
   torch_reference=None,
   torch_options=None,
 ) -> list[dict]:
-  """Records for every (precision, mode), each with every JAX parallelism then PyTorch.
+  """Records for every (precision, mode), each with every JAX parallelism then PyTorch; with
+  `real_data`, every configuration runs on synthetic data, then on the real data.
 
   `config.half_precision` and `config.parallelism` are overridden by `precisions` and
   `parallelisms`; `torch_reference` is what `load_torch_reference()` returns (PyTorch runs need it).
@@ -56,7 +78,8 @@ def benchmark(
   num_classes = len(state.output_names(config))
   sized = _variant(config, "fp32")
   model_flops = flops.model_flops(state.build_model(sized, num_classes), sized.image_size)
-  common = {"real_data": real_data, "num_steps": num_steps, "warmup": warmup, "model_flops": model_flops}
+  common = {"num_steps": num_steps, "warmup": warmup, "model_flops": model_flops}
+  loader_rate = _loader_rate(config) if real_data else None
   results = []
   for precision in precisions:
     # One initial state per precision (the compute dtype is part of it), shared by the JAX runs: it
@@ -67,12 +90,12 @@ def benchmark(
       if "jax" in frameworks:
         for parallelism in parallelisms:
           log("jax %s %s %s %s", config.model, mode, parallelism, precision)
-          results.append(jax_runner.run(_variant(config, precision, parallelism), initial, mode=mode, **common))
+          variant = _variant(config, precision, parallelism)
+          run = lambda real_data: jax_runner.run(variant, initial, mode=mode, real_data=real_data, **common)
+          results += _side_by_side(run, real_data, loader_rate)
       if "torch" in frameworks:
         log("torch %s %s %s", config.model, mode, precision)
-        results.append(
-          torch_reference.run(
-            _variant(config, precision), mode=mode, num_classes=num_classes, **common, **(torch_options or {})
-          )
-        )
+        options = {"mode": mode, "num_classes": num_classes, **common, **(torch_options or {})}
+        run = lambda real_data: torch_reference.run(_variant(config, precision), real_data=real_data, **options)
+        results += _side_by_side(run, real_data, loader_rate)
   return results
