@@ -30,7 +30,14 @@ def get_config() -> ml_collections.ConfigDict:
   # > 0: train on random crops of this size (fully convolutional models only); evaluation
   # always sees whole images.
   config.train_crop_size = 0
-  config.data_workers = 2  # grain worker processes decoding examples (0 = in the main process)
+  # `auto`: the dataset's raw copy when it has one (`python -m dclf.data convert-raw NAME`: the same
+  # pixels, read without decoding; docs/data.md), else its PNG build; `tfds`: the PNG build; `raw`:
+  # the raw copy (an error if there is none). Every format gives the same batches.
+  config.data_format = "auto"
+  # Worker processes reading batches (0 = a thread of the main process); -1 = fit the host: 0 for a
+  # raw copy, every core but two (at most 16) for PNGs. Batches do not depend on it.
+  config.data_workers = -1
+  config.prefetch_batches = 4  # batches put on the devices ahead of the step that needs them
   config.class_names = ()  # the model's outputs: filled from the dataset and saved with the run
   # True: one sigmoid output per label of the dataset's multi-hot `labels` (e.g. blur and noise
   # at once, distortions/blur_noise_multilabel), binary cross-entropy loss; accuracy = exact match.

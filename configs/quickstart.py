@@ -25,5 +25,4 @@ def get_config():
   config.log_every_steps = 20
   config.eval_every_steps = 100
   config.checkpoint_every_steps = 100
-  config.data_workers = 2
   return config

@@ -2,14 +2,15 @@
 
 `synthetic`: deterministic generated images (no files; for smoke tests and the trainer's tests).
 Any other name is a tfds dataset registered by `dclf.data` (e.g. `distortions/blur_noise_sample`,
-`live_iqa/blur_noise`), read from `config.data_dir` with `tfds.data_source`; the embedded sample
-datasets are built on first use.
+`live_iqa/blur_noise`), read from `config.data_dir`: its PNG build with `tfds.data_source`, or its
+raw copy (`config.data_format`: `raw`, or `auto` when the dataset has one; the same examples,
+read without decoding); the embedded sample datasets are built on first use.
 """
 
 import dataclasses
 
 from dclf.errors import DataError, UsageError
-from dclf.input_pipeline import SyntheticSource
+from dclf.input_pipeline import SyntheticSource, reads_batches
 from dclf.labels import BLUR_NOISE_CLASSES, MULTILABEL_AXES
 
 SYNTHETIC_CLASSES = BLUR_NOISE_CLASSES
@@ -23,6 +24,7 @@ class Dataset:
   splits: dict = dataclasses.field(default_factory=dict)  # split name -> random-access source
   available_splits: tuple[str, ...] = ()  # every split the dataset has, loaded or not
   label_names: tuple[str, ...] = ()  # the axes of its multi-hot `labels`, if it has them
+  data_format: str = "synthetic"  # what the splits read: `tfds` (the PNG build) or `raw` (its raw copy)
 
 
 def _synthetic(config) -> Dataset:
@@ -39,11 +41,27 @@ def _tfds(config, splits) -> Dataset:
   sources, info = {}, None
   try:
     for split in splits:
-      sources[split], info = data.get_source(config.dataset, split, config.data_dir or None, build_if_missing=True)
+      sources[split], info = data.get_source(
+        config.dataset,
+        split,
+        config.data_dir or None,
+        build_if_missing=True,
+        data_format=config.get("data_format", "auto"),
+      )
   except DataError as e:
     raise UsageError(e.message) from None  # one line; the download instructions are in the docs
   label_names = MULTILABEL_AXES if "labels" in info.features else ()
-  return Dataset(config.dataset, tuple(info.features["label"].names), sources, tuple(info.splits), label_names)
+  data_format = "raw" if all(reads_batches(s) for s in sources.values()) else "tfds"
+  names = tuple(info.features["label"].names)
+  return Dataset(config.dataset, names, sources, tuple(info.splits), label_names, data_format)
+
+
+def convert_command(config) -> str | None:
+  """The command that writes the raw copy of `config.dataset` (None for synthetic data)."""
+  if config.dataset == "synthetic":
+    return None
+  data_dir = f" --data_dir {config.data_dir}" if config.data_dir else ""
+  return f"python -m dclf.data convert-raw {config.dataset}{data_dir}"
 
 
 def names(dataset: str) -> Dataset:

@@ -1,25 +1,36 @@
-"""Input pipelines over random-access sources with grain.
+"""Batches for training and evaluation over random-access sources: what each batch holds, and the
+loader that reads them in order.
 
-Training draws one global order (shuffled per epoch from the config seed) and cuts it into global
-batches; every process reads only its slice of each global batch (`jax.process_index()` of
-`jax.process_count()`) and decodes it in worker processes. So a global batch holds the same
-examples, in the same device order, on one host with N devices or on N hosts. The training iterator's position is saved in checkpoints, so a resumed run sees the
-exact batches an uninterrupted one would. Evaluation visits every example exactly once: the last
-batch is padded and the padding masked, and every process runs the same number of batches.
+A batch is the unit everywhere: training reads record b of `TrainBatches` (this process's slice of
+global batch b) and evaluation record b of `EvalBatches`, in this process or in grain worker
+processes that each read whole batches, in order. So a global batch holds the same examples, in
+the same order and with the same crop windows, whatever the number of devices, processes or
+workers, and for every format of the data (the raw copy reads a batch in one call, the PNG build
+example by example). The training order is the one grain's `IndexSampler(shuffle=True, seed)`
+draws (per-epoch `index_shuffle`, computed by `dclf.index_shuffle`; crop windows from
+`Philox(seed + position)`), which dclf used before batches became the unit. A loader's position (the next batch) is saved in checkpoints, so
+a resumed run sees the exact batches an uninterrupted one would. Evaluation visits every example
+exactly once: the last batch is padded and the padding masked, and every process runs the same
+number of batches.
 """
 
-import collections
-import gc
+import json
 import logging
 import math
+import os
+import re
 import sys
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import grain
 import jax
 import numpy as np
 from absl import flags
+
+from dclf.errors import UsageError
+from dclf.index_shuffle import epoch_permutation
+
+MAX_AUTO_WORKERS = 16
 
 # tfds decodes a dataset's PNGs with PIL when OpenCV is not installed, and says so at WARNING once
 # in every process that decodes: each grain worker of each pass, 19 lines in one quickstart. PIL is
@@ -61,84 +72,125 @@ class SyntheticSource:
     return f"SyntheticSource(size={self._size}, image_size={self._image_size}, seed={self._seed})"
 
 
-class SelectKeys(grain.transforms.Map):
-  """Keeps the features a step consumes (text features cannot be batched into arrays)."""
-
-  def __init__(self, keys):
-    self._keys = tuple(keys)
-
-  def map(self, element):
-    return {k: element[k] for k in self._keys}
+def reads_batches(source) -> bool:
+  """Whether `source` reads a whole batch in one call (a raw copy, `dclf.data.raw.RawSource`)."""
+  return hasattr(source, "gather")
 
 
-class RandomCrop(grain.transforms.RandomMap):
-  """A random `size` x `size` window of the image (training only; fully convolutional models).
-
-  The window comes from the record's own generator, so it is the same in every run, process
-  layout and resume.
-  """
-
-  def __init__(self, size: int):
-    self._size = size
-
-  def random_map(self, element, rng: np.random.Generator):
-    image = element["image"]
-    top = rng.integers(image.shape[0] - self._size + 1)
-    left = rng.integers(image.shape[1] - self._size + 1)
-    return {**element, "image": image[top : top + self._size, left : left + self._size]}
+def host_cores() -> int:
+  """The cores this process may run on."""
+  return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _loader(source, sampler, ops, workers: int, shard_options=None) -> grain.DataLoader:
-  if workers and not flags.FLAGS.is_parsed():
-    # grain's worker processes read absl flags; outside an absl program nobody parsed them.
-    flags.FLAGS.mark_as_parsed()
-  return grain.DataLoader(
-    data_source=source, sampler=sampler, operations=ops, worker_count=workers, shard_options=shard_options
-  )
+def default_workers(source) -> int:
+  """Worker processes that fit this host for `source`: none for a source that reads batches
+  (a raw copy: the trainer's prefetch thread keeps up, and workers would add the cost of handing
+  batches over through shared memory), else every core but two (the step loop and the prefetch
+  thread), at most MAX_AUTO_WORKERS (past that the main process, receiving every batch, limits
+  more than decoding does; docs/data.md)."""
+  if reads_batches(source):
+    return 0
+  return max(0, min(host_cores() - 2, MAX_AUTO_WORKERS))
 
 
-def _process_shard(drop_remainder: bool):
-  return grain.sharding.ShardOptions(jax.process_index(), jax.process_count(), drop_remainder=drop_remainder)
+def resolve_workers(workers: int, source) -> int:
+  """`config.data_workers`: -1 is `default_workers(source)`, other values are taken as they are."""
+  if workers < -1:
+    raise UsageError(f"data_workers must be -1 (auto) or >= 0, got {workers}")
+  return default_workers(source) if workers == -1 else workers
 
 
-class GlobalBatchSampler:
-  """This process's slice of every global batch of an endless, per-epoch shuffled order."""
+def input_bound_remedies(source, workers: int, convert_command: str | None) -> str:
+  """What to do about a run that waits for its input, for the warning it logs; `convert_command`
+  writes the dataset's raw copy (None: it has none, e.g. synthetic data)."""
+  more_workers = f"more data workers (--config.data_workers, {workers} now; this host has {host_cores()} cores)"
+  if reads_batches(source):
+    return f"{more_workers}, a deeper --config.prefetch_batches, or a faster disk / more page cache"
+  if convert_command is None:
+    return more_workers
+  return f"the raw format ({convert_command}, then --config.data_format=raw) or {more_workers}"
 
-  def __init__(self, num_records: int, global_batch_size: int, seed: int):
-    self._order = grain.samplers.IndexSampler(num_records, shuffle=True, num_epochs=None, seed=seed)
-    self._global = global_batch_size
+
+def gather(source, indices, keys, crops=None, crop_size: int = 0) -> dict:
+  """The batch of examples `indices` for features `keys` (np.stack of the examples' values); with
+  `crops` ((top, left) per example), the `crop_size` window of each image."""
+  if reads_batches(source):
+    return source.gather(indices, keys, crops=crops, crop_size=crop_size)
+  examples = [source[int(i)] for i in indices]
+  batch = {key: np.stack([example[key] for example in examples]) for key in keys if key != "image"}
+  images = [example["image"] for example in examples]
+  if crops is not None:
+    images = [image[top : top + crop_size, left : left + crop_size] for image, (top, left) in zip(images, crops)]
+  return {"image": np.stack(images), **batch} if "image" in keys else batch
+
+
+class TrainBatches:
+  """Record b: this process's slice of global batch b of an endless, per-epoch shuffled order of
+  `source`'s examples (random `crop_size` windows of the images if crop_size > 0)."""
+
+  def __init__(self, source, global_batch_size: int, seed: int, crop_size: int = 0, keys=MODEL_KEYS):
+    self.source, self._keys, self._crop = source, tuple(keys), crop_size
+    self.num_records, self.global_batch_size, self.seed = len(source), global_batch_size, seed
     self._local = global_batch_size // jax.process_count()
     self._offset = jax.process_index() * self._local
-    self._repr = (
-      f"GlobalBatchSampler({num_records}, global_batch_size={global_batch_size}, seed={seed}, "
-      f"process={jax.process_index()}/{jax.process_count()})"
-    )
+    self._epochs = {}
+    if crop_size:
+      height, width = (getattr(source, "image_shape", None) or source[0]["image"].shape)[:2]
+      self._windows = (height - crop_size + 1, width - crop_size + 1)
 
-  def __len__(self):
+  def __len__(self) -> int:
     return sys.maxsize
 
-  def __getitem__(self, index: int) -> grain.RecordMetadata:
-    batch, position = divmod(index, self._local)
-    record = self._order[batch * self._global + self._offset + position]
-    return grain.RecordMetadata(index=index, record_key=record.record_key, rng=record.rng)
+  def positions(self, batch: int) -> np.ndarray:
+    """The places in the endless order of this process's examples of global batch `batch`."""
+    return batch * self.global_batch_size + self._offset + np.arange(self._local)
 
-  def __repr__(self):  # grain checks it when restoring a data position
-    return self._repr
+  def _epoch(self, epoch: int) -> np.ndarray:
+    """Epoch `epoch`'s order: grain's `index_shuffle` with seed `seed + epoch` (a batch spans at most
+    a few epochs, so the last two are kept)."""
+    if epoch not in self._epochs:
+      self._epochs = {e: o for e, o in self._epochs.items() if e == epoch - 1}
+      self._epochs[epoch] = epoch_permutation(self.num_records, (self.seed + epoch) % 2**32)
+    return self._epochs[epoch]
 
+  def records(self, positions: np.ndarray) -> np.ndarray:
+    """The examples at `positions` of the endless order."""
+    epochs, within = np.divmod(positions, self.num_records)
+    out = np.empty(len(positions), np.int64)
+    for epoch in np.unique(epochs).tolist():
+      out[epochs == epoch] = self._epoch(epoch)[within[epochs == epoch]]
+    return out
 
-def train_loader(
-  source, *, global_batch_size: int, seed: int, workers: int, crop_size: int = 0, keys=MODEL_KEYS
-) -> grain.DataLoader:
-  """Endless batches of this process's share of each global batch (random crops if `crop_size`)."""
-  sampler = GlobalBatchSampler(len(source), global_batch_size, seed)
-  ops = [SelectKeys(keys)] + ([RandomCrop(crop_size)] if crop_size else [])
-  ops.append(grain.transforms.Batch(global_batch_size // jax.process_count(), drop_remainder=True))
-  return _loader(source, sampler, ops, workers, shard_options=grain.sharding.NoSharding())
+  def crops(self, positions) -> list[tuple[int, int]]:
+    """(top, left) of the crop window of each position, from the generator grain gives it."""
+    windows = []
+    for position in positions.tolist():
+      rng = np.random.Generator(np.random.Philox(key=self.seed + position))
+      windows.append((int(rng.integers(self._windows[0])), int(rng.integers(self._windows[1]))))
+    return windows
+
+  def state(self, next_batch: int) -> bytes:
+    """A position as checkpoints store it: the next batch, and the order it is a place in."""
+    order = {"num_records": self.num_records, "global_batch_size": self.global_batch_size, "seed": self.seed}
+    return json.dumps({"next_batch": next_batch, **order}).encode()
+
+  def __getitem__(self, batch: int) -> dict:
+    positions = self.positions(int(batch))
+    crops = self.crops(positions) if self._crop else None
+    return gather(self.source, self.records(positions), self._keys, crops=crops, crop_size=self._crop)
 
 
 def num_eval_batches(num_examples: int, batch_size: int) -> int:
   """Batches each process runs: enough for the largest process shard."""
   return math.ceil(math.ceil(num_examples / jax.process_count()) / batch_size)
+
+
+def process_shard(num_examples: int) -> tuple[int, int]:
+  """[start, stop) of this process's contiguous share of `num_examples` (the first ones get one more)."""
+  per, extra = divmod(num_examples, jax.process_count())
+  index = jax.process_index()
+  start = per * index + min(index, extra)
+  return start, start + per + (index < extra)
 
 
 def pad_batch(batch: dict | None, batch_size: int, template: dict) -> dict:
@@ -154,28 +206,113 @@ def pad_batch(batch: dict | None, batch_size: int, template: dict) -> dict:
   return padded
 
 
+class EvalBatches:
+  """Record b: batch b of this process's shard of `source`, in order, padded to `batch_size` with a
+  0/1 `mask`; every process has the same number of records."""
+
+  def __init__(self, source, batch_size: int, keys=MODEL_KEYS):
+    self._source, self._batch_size, self._keys = source, batch_size, tuple(keys)
+    self._start, self._stop = process_shard(len(source))
+    self._length = num_eval_batches(len(source), batch_size)
+
+  def __len__(self) -> int:
+    return self._length
+
+  def __getitem__(self, batch: int) -> dict:
+    first = self._start + int(batch) * self._batch_size
+    indices = np.arange(first, min(first + self._batch_size, self._stop))
+    if not indices.size:  # past this process's shard: all padding, shaped like example 0
+      return pad_batch(None, self._batch_size, gather(self._source, [0], self._keys))
+    batch = gather(self._source, indices, self._keys)
+    return pad_batch(batch, self._batch_size, batch)
+
+
+class Loader:
+  """Records `start`, `start + 1`, ... of a batch source (`TrainBatches`, `EvalBatches`), read in
+  this process or, with `workers`, in grain worker processes that each read whole records and
+  hand them back in order. `position` is the index of the next record it yields."""
+
+  def __init__(self, batches, workers: int, start: int = 0):
+    self.batches, self.workers, self.position = batches, workers, start
+    if not workers:
+      self._iterator = map(batches.__getitem__, range(start, len(batches)))
+      return
+    if not flags.FLAGS.is_parsed():
+      flags.FLAGS.mark_as_parsed()  # grain's workers read absl flags; outside an absl program nobody parsed them
+    dataset = grain.MapDataset.source(batches)[start:]
+    # One read thread, nothing buffered ahead in it: grain's defaults (16 threads, 500 records
+    # ahead) cost more CPU per record than a cheap record does, and a record here is a batch.
+    dataset = dataset.to_iter_dataset(grain.ReadOptions(num_threads=0, prefetch_buffer_size=0))
+    self._iterator = iter(
+      dataset.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers, per_worker_buffer_size=2))
+    )
+
+  def __iter__(self):
+    return self
+
+  def __next__(self) -> dict:
+    batch = next(self._iterator)
+    self.position += 1
+    return batch
+
+  def state(self) -> bytes:
+    """The position after the last record yielded, as `TrainBatches.state` writes it."""
+    return self.batches.state(self.position)
+
+  def close(self) -> None:
+    """Stops the worker processes (grain unlinks their shared memory)."""
+    if hasattr(self._iterator, "close"):
+      self._iterator.close()
+
+
+def train_loader(
+  source, *, global_batch_size: int, seed: int, workers: int, crop_size: int = 0, keys=MODEL_KEYS, state=None
+) -> Loader:
+  """Endless batches of this process's share of each global batch (random crops if `crop_size`),
+  from the start or from a saved `state` (`Loader.state()`)."""
+  batches = TrainBatches(source, global_batch_size, seed, crop_size, keys)
+  start = 0 if state is None else start_batch(state, batches)
+  return Loader(batches, resolve_workers(workers, source), start)
+
+
 def eval_batches(source, *, batch_size: int, workers: int, keys=MODEL_KEYS) -> Iterator[dict]:
   """Every example of this process's shard once, in order, as masked batches of `batch_size`."""
-  sampler = grain.samplers.IndexSampler(
-    len(source), shard_options=_process_shard(drop_remainder=False), shuffle=False, num_epochs=1
-  )
-  ops = [SelectKeys(keys), grain.transforms.Batch(batch_size, drop_remainder=False)]
-  loader = _loader(source, sampler, ops, workers)
-  template = None
-  emitted = 0
-  for batch in loader:
-    template = template or batch
-    emitted += 1
-    yield pad_batch(batch, batch_size, template)
-  if template is None:
-    template = {k: v[None] for k, v in SelectKeys(keys).map(source[0]).items()}
-  for _ in range(num_eval_batches(len(source), batch_size) - emitted):
-    yield pad_batch(None, batch_size, template)
+  loader = Loader(EvalBatches(source, batch_size, keys), resolve_workers(workers, source))
+  try:
+    yield from loader
+  finally:
+    loader.close()
 
 
 def split_for_devices(batch: dict, num_devices: int) -> dict:
   """(per_process, ...) -> (local_devices, per_device, ...)."""
   return jax.tree.map(lambda x: x.reshape((num_devices, -1) + x.shape[1:]), batch)
+
+
+def _grain_loader_batches(saved: dict, local_batch_size: int) -> int:
+  """Batches a grain DataLoader over single examples (dclf's loader before batches were records)
+  had yielded: with W >= 2 workers, worker j read the examples j, j + W, ... of the order."""
+  workers = max(saved["worker_count"], 1)
+  seen = [saved["last_seen_indices"][str(j)] for j in range(workers)]
+  return sum(max(0, (last - j) // workers + 1) for j, last in enumerate(seen)) // local_batch_size
+
+
+def start_batch(state: bytes, batches: TrainBatches) -> int:
+  """The batch a saved data position resumes at; one error line if it belongs to another order."""
+  saved = json.loads(state)
+  if "last_seen_indices" in saved:  # a checkpoint of the grain DataLoader over single examples
+    match = re.match(r"GlobalBatchSampler\((\d+), global_batch_size=(\d+), seed=(\d+)", saved.get("sampler", ""))
+    order = dict(zip(("num_records", "global_batch_size", "seed"), map(int, match.groups()))) if match else {}
+    next_batch = _grain_loader_batches(saved, batches.global_batch_size // jax.process_count())
+  else:
+    order, next_batch = saved, saved["next_batch"]
+  for field in ("num_records", "global_batch_size", "seed"):
+    if order.get(field) != getattr(batches, field):
+      raise UsageError(
+        f"the checkpoint's data position is for {field}={order.get(field)}, this run has {getattr(batches, field)}: "
+        "resume with the run's dataset, split, batch_size and seed (or start a new workdir)"
+      )
+  return next_batch
 
 
 class DataState:
@@ -193,42 +330,3 @@ class DataState:
 
   def start_prefetch(self):
     """Part of the interface grain's handler calls after restoring; nothing to start here."""
-
-
-class TrainBatches:
-  """Device-ready training batches, `prefetch` steps ahead, with their data positions recorded."""
-
-  def __init__(
-    self,
-    loader: grain.DataLoader,
-    put: Callable[[dict], Any],
-    num_devices: int,
-    data_state: DataState,
-    prefetch: int = 2,
-  ):
-    self._iterator = iter(loader)
-    if data_state.state is not None:
-      self._iterator.set_state(data_state.state)
-    self._put, self._num_devices, self._data_state = put, num_devices, data_state
-    self._queue = collections.deque()
-    self._prefetch = prefetch
-
-  def _enqueue(self):
-    batch = next(self._iterator)
-    self._queue.append((self._put(split_for_devices(batch, self._num_devices)), self._iterator.get_state()))
-
-  def __iter__(self):
-    return self
-
-  def close(self):
-    """Stops the loader's worker processes and frees the batches they had prepared."""
-    self._queue.clear()
-    self._iterator = None
-    gc.collect()
-
-  def __next__(self):
-    while len(self._queue) < self._prefetch:
-      self._enqueue()
-    batch, state = self._queue.popleft()
-    self._data_state.set_state(state)
-    return batch

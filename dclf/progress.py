@@ -1,6 +1,6 @@
 """What a run tells its user and records in its workdir: dclf's own log lines, a progress bar,
-honest images/s, metrics in `workdir/metrics.jsonl` and TensorBoard event files, and on demand a
-profile of a few steps (`StepProfile`).
+honest images/s, how long the devices waited for input, metrics in `workdir/metrics.jsonl` and
+TensorBoard event files, and on demand a profile of a few steps (`StepProfile`).
 
 Log lines go to stderr from process 0 only, kept apart from absl's root logger so the libraries'
 INFO chatter (orbax logs every file it writes) can stay at WARNING while ours stays visible.
@@ -12,6 +12,7 @@ import collections
 import json
 import logging
 import math
+import queue
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -142,6 +143,7 @@ class Throughput:
     self._steps = 0
     self.total_images = 0
     self.total_seconds = 0.0
+    self.last_window_s = 0.0  # the seconds the last `window_rate` measured
 
   def step_done(self, metrics) -> None:
     if self._start is None:
@@ -157,6 +159,7 @@ class Throughput:
     if self._steps:
       self.total_images += self._steps * self._batch_size
       self.total_seconds += elapsed
+    self.last_window_s = elapsed if self._steps else 0.0
     self._start, self._steps = time.perf_counter(), 0
     return rate
 
@@ -168,6 +171,63 @@ class Throughput:
   @property
   def images_per_sec(self):
     return self.total_images / self.total_seconds if self.total_seconds else None
+
+
+INPUT_BOUND = 0.10  # a run whose devices wait for input longer than this share of the time is input-bound
+
+
+class InputWait:
+  """Seconds the devices sat idle because the step loop waited for input.
+
+  A step returns before the device has run it, so the loop normally runs ahead, and time spent
+  waiting for a batch while earlier steps still execute costs nothing (the time spent waiting
+  alone is large even when the device never starves). While it waits, `next_batch` polls the last
+  step's outputs (`is_ready()`, never blocking) and counts only the part of the wait after they
+  were ready.
+  """
+
+  def __init__(self, poll_s: float = 0.0005):
+    self._poll = poll_s
+    self.idle_s = 0.0
+    self._window_start = 0.0
+    self.warned = False
+
+  def next_batch(self, batches, last_outputs=None):
+    """The next batch of `batches` (`get(timeout)`, raising queue.Empty); `last_outputs`: what the
+    last dispatched step returned (None before the first step: no device work to starve)."""
+    try:
+      return batches.get(0)
+    except queue.Empty:
+      pass
+    leaf = jax.tree.leaves(last_outputs)[0] if last_outputs is not None else None
+    idle_since = time.perf_counter() if leaf is not None and leaf.is_ready() else None
+    while True:
+      try:
+        batch = batches.get(self._poll)
+        break
+      except queue.Empty:
+        if idle_since is None and leaf is not None and leaf.is_ready():
+          idle_since = time.perf_counter()
+    if idle_since is not None:
+      self.idle_s += time.perf_counter() - idle_since
+    return batch
+
+  def window_fraction(self, seconds: float) -> float:
+    """The share of the last `seconds` of training (a log window) the devices waited for input;
+    starts a new window."""
+    idle, self._window_start = self.idle_s - self._window_start, self.idle_s
+    return min(idle / seconds, 1.0) if seconds > 0 else 0.0
+
+  def fraction(self, total_seconds: float) -> float | None:
+    """The share of all timed training seconds the devices waited for input."""
+    return min(self.idle_s / total_seconds, 1.0) if total_seconds else None
+
+  def first_time_bound(self, fraction: float) -> bool:
+    """True the first time a window is input-bound (the run warns once)."""
+    if fraction > INPUT_BOUND and not self.warned:
+      self.warned = True
+      return True
+    return False
 
 
 class MetricWriter:

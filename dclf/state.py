@@ -97,17 +97,26 @@ def validate(config) -> None:
   for field, value in config.items():
     if isinstance(value, float) and not math.isfinite(value):
       raise UsageError(f"config.{field} must be a finite number, got {value}")
-  for field in ("batch_size", "image_size", "log_every_steps", "checkpoint_every_steps", "keep_checkpoints"):
+  for field in (
+    "batch_size",
+    "image_size",
+    "log_every_steps",
+    "checkpoint_every_steps",
+    "keep_checkpoints",
+    "prefetch_batches",
+  ):
     if config[field] <= 0:
       raise UsageError(f"config.{field} must be positive, got {config[field]}")
   for field in ("learning_rate", "bn_epsilon"):
     if config[field] <= 0:
       raise UsageError(f"config.{field} must be positive, got {config[field]}")
-  for field in ("num_epochs", "data_workers", "lr_decay", "momentum"):
+  for field in ("num_epochs", "lr_decay", "momentum"):
     if config[field] < 0:
       raise UsageError(f"config.{field} must be >= 0, got {config[field]}")
   if config.profile_steps < 0:
     raise UsageError(f"config.profile_steps must be >= 0 (0: no profile), got {config.profile_steps}")
+  if config.data_workers < -1:
+    raise UsageError(f"config.data_workers must be -1 (fit the host) or >= 0, got {config.data_workers}")
   if config.batch_size % jax.device_count():
     raise UsageError(
       f"global batch_size {config.batch_size} does not divide by the {jax.device_count()} devices; "

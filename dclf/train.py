@@ -23,7 +23,19 @@ from dclf.errors import RunError, UsageError, WeightsError
 from dclf.evaluation import evaluator
 from dclf.fileio import atomic_write_json
 from dclf.inference import BatchPredictor
-from dclf.progress import FirstCall, MetricWriter, ProgressBar, StepProfile, Throughput, WindowMeans, log, tracked
+from dclf.prefetch import DeviceBatches
+from dclf.progress import (
+  FirstCall,
+  InputWait,
+  MetricWriter,
+  ProgressBar,
+  StepProfile,
+  Throughput,
+  WindowMeans,
+  log,
+  tracked,
+  warn,
+)
 
 
 def load_pretrained(config, initial: state.TrainState) -> state.TrainState:
@@ -133,6 +145,35 @@ def _summary(config, step, train_metrics, eval_metrics, counts, images_per_sec, 
   }
 
 
+def _device_batches(config, par, source, data_state) -> DeviceBatches:
+  """The training batches, on the devices `config.prefetch_batches` ahead, from the saved position."""
+  loader = input_pipeline.train_loader(
+    source,
+    global_batch_size=config.batch_size,
+    seed=config.seed,
+    workers=config.data_workers,
+    crop_size=config.train_crop_size,
+    keys=_model_keys(config),
+    state=data_state.state,
+  )
+  put = lambda batch: par.put_batch(input_pipeline.split_for_devices(batch, len(par.devices)))
+  return DeviceBatches(loader, put, data_state, depth=config.prefetch_batches)
+
+
+def _log_input_wait(input_wait: InputWait, waited: float, config, loader) -> None:
+  """The one warning of a run whose devices wait for input, with what to do about it."""
+  if input_wait.first_time_bound(waited):
+    remedies = input_pipeline.input_bound_remedies(
+      loader.batches.source, loader.workers, datasets.convert_command(config)
+    )
+    warn(
+      "input-bound: the devices waited for input %.0f%% of the last %d steps; try %s",
+      100 * waited,
+      config.log_every_steps,
+      remedies,
+    )
+
+
 def _resume(checkpointer, initial: state.TrainState, data_state) -> state.TrainState | None:
   """The state (and data position) of the newest checkpoint that every process restores; None
   without one. Newer checkpoints, which do not restore, are set aside (moved, never deleted)."""
@@ -226,15 +267,8 @@ def _train(config, workdir, data, num_steps: int, par, guard) -> dict:
   compiled = steps.compile_steps(config, par)
   train_step, eval_step = FirstCall(compiled.train, "train step"), FirstCall(compiled.evaluate, "eval step")
   device_state = par.put_state(run_state)
-  loader = input_pipeline.train_loader(
-    train_source,
-    global_batch_size=config.batch_size,
-    seed=config.seed,
-    workers=config.data_workers,
-    crop_size=config.train_crop_size,
-    keys=_model_keys(config),
-  )
-  batches = input_pipeline.TrainBatches(loader, par.put_batch, len(par.devices), data_state)
+  batches = _device_batches(config, par, train_source, data_state)
+  input_wait = InputWait()
   log("reading the first batches ...")  # data workers start and decode: seconds on a CPU before compilation
 
   start = int(run_state.step)
@@ -262,7 +296,7 @@ def _train(config, workdir, data, num_steps: int, par, guard) -> dict:
   profile = StepProfile(workdir / "profile", config.profile_steps, first_step=start + 1)
   try:
     for step in range(start + 1, num_steps + 1):
-      device_state, metrics = train_step(device_state, next(batches), compiled.rng)
+      device_state, metrics = train_step(device_state, input_wait.next_batch(batches, metrics), compiled.rng)
       profile.step_done(step, metrics)
       throughput.step_done(metrics)
       window.add(metrics)
@@ -271,15 +305,18 @@ def _train(config, workdir, data, num_steps: int, par, guard) -> dict:
         train_metrics, train_steps_averaged = window.read(par.get_replicated)
         _check_finite(step, train_metrics["loss"], None, config, checkpointer)
         rate = throughput.window_rate()
+        waited = input_wait.window_fraction(throughput.last_window_s)
         log(
-          "step %d/%d  loss %.4f  accuracy %.4f  %.1f images/s",
+          "step %d/%d  loss %.4f  accuracy %.4f  %.1f images/s  input wait %.0f%%",
           step,
           num_steps,
           train_metrics["loss"],
           train_metrics["accuracy"],
           rate,
+          100 * waited,
         )
-        writer.write(step, {**train_metrics, "images_per_sec": rate}, "train")
+        _log_input_wait(input_wait, waited, config, batches.loader)
+        writer.write(step, {**train_metrics, "images_per_sec": rate, "input_wait": waited}, "train")
       if guard.should_stop(step):
         preempted = True
         break
@@ -322,7 +359,12 @@ def _train(config, workdir, data, num_steps: int, par, guard) -> dict:
   writer.close()
   summary = _summary(config, final_step, train_metrics, eval_metrics, counts, throughput.images_per_sec, par)
   summary.update(
-    preempted=preempted, test_accuracy=test_report.get("accuracy"), train_steps_averaged=train_steps_averaged
+    preempted=preempted,
+    test_accuracy=test_report.get("accuracy"),
+    train_steps_averaged=train_steps_averaged,
+    input_wait_fraction=input_wait.fraction(throughput.total_seconds),
+    data_format=data.data_format,
+    data_workers=batches.loader.workers,
   )
   if jax.process_index() == 0:
     atomic_write_json(workdir / "summary.json", summary)

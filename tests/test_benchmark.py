@@ -86,12 +86,18 @@ def test_harness_records_for_train_and_eval_pmap_and_jit(tiny_config):
 
 
 def test_real_data_feeds_the_trainers_loader_every_step(tiny_config):
-  """--real-data: the grain loader of config.dataset (here the synthetic source) feeds each step."""
+  """--real-data: the trainer's loader of config.dataset (here the synthetic source) feeds each step, and
+  the same configuration runs on one synthetic device batch beside it."""
   results = suite.benchmark(
     tiny_config, modes=("train",), parallelisms=("pmap",), num_steps=2, warmup=0, real_data=True
   )
-  assert [r["data"] for r in results] == ["synthetic:train (grain, 0 workers)"]
-  _record_fields_ok(results[0], "train", "pmap")
+  assert [r["data"] for r in results] == ["synthetic", "synthetic:train (synthetic, 0 workers)"]
+  for r in results:
+    _record_fields_ok(r, "train", "pmap")
+  synthetic, real = results
+  assert synthetic["real_vs_synthetic"] is None and synthetic["loader_images_per_sec_per_core"] is None
+  assert real["real_vs_synthetic"] == pytest.approx(real["images_per_sec"] / synthetic["images_per_sec"])
+  assert real["loader_images_per_sec_per_core"] > 0
 
 
 def test_the_benchmark_times_the_trainers_own_step(tiny_config, tmp_path, monkeypatch):

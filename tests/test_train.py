@@ -1,6 +1,8 @@
 """The `dclf.main` command end to end: outputs, exact resume after SIGKILL, SIGTERM, bad input."""
 
 import json
+import logging
+import shutil
 import signal
 import subprocess
 import time
@@ -9,9 +11,13 @@ import jax
 import numpy as np
 import pytest
 
-from dclf import checkpoint
+import dclf.data
+from dclf import checkpoint, datasets, input_pipeline, train
 
+import eval_fixtures
 from _runs import REPO, assert_one_line_error, run_module, start_module, tiny_flags
+
+SAMPLE = eval_fixtures.SAMPLE
 
 TINY = tiny_flags(log_every_steps=4)
 
@@ -70,8 +76,12 @@ def test_outputs_of_a_run(tmp_path):
   for split in ("validation", "test"):
     report = json.loads((tmp_path / "eval" / split / "report.json").read_text())
     assert report["split"] == split and report["step"] == 10 and report["num_examples"] == 256
+  assert 0 <= summary["input_wait_fraction"] <= 1
+  assert (summary["data_format"], summary["data_workers"]) == ("synthetic", 0)
   rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
   assert [r["step"] for r in rows if "train/loss" in r] == [4, 8, 10]
+  assert all(0 <= r["train/input_wait"] <= 1 for r in rows if "train/loss" in r)
+  assert "input wait" in result.stderr
   assert any("eval/accuracy" in r for r in rows)
   assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
   assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == [4, 8, 10]
@@ -156,6 +166,9 @@ def test_sigterm_saves_the_current_step_and_exits_zero(tmp_path):
     (["--config.batch_sizee=8"], "batch_sizee"),
     (["--config.batch_size=eight"], "batch_size"),
     (["--config.dataset=imagenet"], "imagenet"),
+    (["--config.dataset=distortions/blur_noise_sample", "--config.data_format=npy"], "unknown data format 'npy'"),
+    (["--config.data_workers=-2"], "data_workers must be -1"),
+    (["--config.prefetch_batches=0"], "prefetch_batches must be positive"),
   ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
@@ -190,3 +203,48 @@ def test_missing_config_file_and_unwritable_workdir(tmp_path):
   result = run_module("dclf.main", *_main_args(blocker / "w", "softmax"))
   assert result.returncode == 2 and "is not writable" in result.stderr, result.stderr
   assert len(result.stderr.strip().splitlines()) == 1
+
+
+class SlowSource(input_pipeline.SyntheticSource):
+  """Synthetic examples that take 10 ms each to read: 80 ms per batch of 8, many times a tiny step."""
+
+  def __getitem__(self, index):
+    time.sleep(0.01)
+    return super().__getitem__(index)
+
+
+def test_an_input_bound_run_warns_once_naming_the_remedies(tmp_path, tiny_config, monkeypatch, caplog):
+  monkeypatch.setattr(datasets, "SyntheticSource", SlowSource)
+  caplog.set_level(logging.INFO, logger="dclf")
+  # One batch read ahead, and more steps than it and the first step's compilation hide.
+  tiny_config.update(num_train_steps=12, log_every_steps=4, checkpoint_every_steps=12, prefetch_batches=1)
+  summary = train.train_and_evaluate(tiny_config, tmp_path)
+  warnings = [r.getMessage() for r in caplog.records if "input-bound" in r.getMessage()]
+  assert len(warnings) == 1 and "more data workers (--config.data_workers, 0 now" in warnings[0]
+  assert 0.1 < summary["input_wait_fraction"] <= 1
+  rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert [r["train/input_wait"] > 0.1 for r in rows if "train/loss" in r] == [True, True, True]
+
+
+@pytest.fixture(scope="module")
+def raw_sample(tmp_path_factory) -> str:
+  """An 18-window blur_noise_sample with its raw copy."""
+  data_dir = str(tmp_path_factory.mktemp("tfds"))
+  dclf.data.get_source(SAMPLE, "train", data_dir, build_if_missing=True, data_format="raw")
+  return data_dir
+
+
+def test_a_run_on_the_raw_copy_resumes_mid_epoch_like_an_uninterrupted_run(tmp_path, raw_sample):
+  """Killed after its step-3 checkpoint (the later checkpoint and summary gone), the rerun resumes at
+  batch 3 of 42 examples (mid-epoch) and ends with the uninterrupted run's weights."""
+  config = eval_fixtures.few_steps(
+    "quickstart", data_dir=raw_sample, data_format="raw", num_train_steps=6, checkpoint_every_steps=3
+  )
+  summary = train.train_and_evaluate(config, tmp_path)
+  assert (summary["data_format"], summary["data_workers"]) == ("raw", 0)
+  _, finished = checkpoint.load_variables(tmp_path)
+  shutil.rmtree(tmp_path / "checkpoints" / "6")
+  (tmp_path / "summary.json").unlink()
+  resumed = train.train_and_evaluate(config, tmp_path)
+  assert resumed["step"] == 6
+  jax.tree.map(np.testing.assert_array_equal, finished, checkpoint.load_variables(tmp_path)[1])

@@ -17,6 +17,7 @@ import jax
 from dclf import input_pipeline, objectives, parallel, runtime, state, steps
 from dclf.bench import data, flops, records
 from dclf.bench.timing import time_steps
+from dclf.prefetch import DeviceBatches
 from dclf.progress import StepProfile
 
 PROFILE_STEPS = 3
@@ -29,11 +30,10 @@ MODES = {
 
 
 def _device_batches(par, config, num_classes: int, real_data: bool):
-  """The same device batch forever (synthetic), or the trainer's prefetching loader."""
+  """The same device batch forever (synthetic), or the trainer's loader and prefetching (`close` it)."""
   if real_data:
-    return input_pipeline.TrainBatches(
-      data.real_loader(config), par.put_batch, len(par.devices), input_pipeline.DataState()
-    )
+    put = lambda batch: par.put_batch(input_pipeline.split_for_devices(batch, len(par.devices)))
+    return DeviceBatches(data.real_loader(config), put, input_pipeline.DataState())
   label_key = objectives.of_config(config).label_key
   batch = input_pipeline.split_for_devices(data.synthetic_batch(config, num_classes, label_key), len(par.devices))
   return itertools.repeat(par.put_batch(batch))
@@ -94,6 +94,8 @@ def run(
     profile.step_done(0, None)  # starts the trace: the timed steps are done
     for i in range(1, PROFILE_STEPS + 1):
       profile.step_done(i, step())
+  if real_data:
+    batches.close()
   per_image = model_flops.train if mode == "train" else model_flops.forward
   device_flops = flops.xla_flops(compiled)
   return records.record(

@@ -112,6 +112,10 @@ def record(
     "options": options or {},
     "host": host_info(),
     "measured_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    # --real-data records: images/s over the same configuration's on synthetic data, and the
+    # training loader's images per CPU second of its processes (`dclf.bench.data`).
+    "real_vs_synthetic": None,
+    "loader_images_per_sec_per_core": None,
   }
 
 
@@ -182,6 +186,9 @@ COLUMNS = (
   ("model TFLOP/s/device", lambda r: _fmt(r["model_tflops_per_sec_per_device"], ".3g")),
   ("MFU", lambda r: _fmt(r["mfu"], ".1%")),
   ("peak memory GiB", lambda r: _fmt(r["peak_memory_bytes"], ".2f", 2.0**-30)),
+  ("data", lambda r: r["data"]),
+  ("real/synthetic", lambda r: _fmt(r.get("real_vs_synthetic"), ".0%")),
+  ("loader img/s/core", lambda r: _fmt(r.get("loader_images_per_sec_per_core"), ",.0f")),
 )
 
 

@@ -1,12 +1,13 @@
 """Runs a set of benchmark configurations: JAX (every parallelism), the PyTorch reference and the
-Keras reference, for every precision and mode of one model config."""
+Keras reference, for every precision and mode of one model config; with real data, each beside the
+same configuration on synthetic data, and the loader's own cost per host core."""
 
 import importlib
 import os
 import sys
 
-from dclf import state
-from dclf.bench import flops, jax_runner
+from dclf import input_pipeline, parallel, state
+from dclf.bench import data, flops, jax_runner
 from dclf.errors import UsageError
 from dclf.progress import log
 
@@ -71,6 +72,26 @@ def _variant(config, precision: str, parallelism: str = "pmap"):
   return variant
 
 
+def _loader_rate(config) -> float:
+  """The training loader's images per CPU second (host core), put on the devices as a pmap run does."""
+  par = parallel.create("pmap")
+  put = lambda batch: par.put_batch(input_pipeline.split_for_devices(batch, len(par.devices)))
+  return data.loader_cost(config, put).images_per_sec_per_core
+
+
+def _side_by_side(run, real_data: bool, loader_rate: float | None) -> list[dict]:
+  """`run(real_data=False)`, and with real data also `run(real_data=True)`, whose record gains
+  `real_vs_synthetic` (its images/s over the synthetic run's) and `loader_images_per_sec_per_core`."""
+  synthetic = run(real_data=False)
+  if not real_data:
+    return [synthetic]
+  real = run(real_data=True)
+  real.update(
+    real_vs_synthetic=real["images_per_sec"] / synthetic["images_per_sec"], loader_images_per_sec_per_core=loader_rate
+  )
+  return [synthetic, real]
+
+
 def benchmark(
   config,
   *,
@@ -87,7 +108,8 @@ def benchmark(
   keras_backend: str = "",
   profile_dir=None,
 ) -> list[dict]:
-  """Records for every (precision, mode), each with every JAX parallelism, then PyTorch, then Keras.
+  """Records for every (precision, mode), each with every JAX parallelism, then PyTorch, then Keras;
+  with `real_data`, every configuration runs on synthetic data, then on the real data.
 
   `config.half_precision` and `config.parallelism` are overridden by `precisions` and
   `parallelisms`; `torch_reference` is what `load_torch_reference()` returns (PyTorch runs need it),
@@ -101,7 +123,8 @@ def benchmark(
   num_classes = len(state.output_names(config))
   sized = _variant(config, "fp32")
   model_flops = flops.model_flops(state.build_model(sized, num_classes), sized.image_size)
-  common = {"real_data": real_data, "num_steps": num_steps, "warmup": warmup, "model_flops": model_flops}
+  common = {"num_steps": num_steps, "warmup": warmup, "model_flops": model_flops}
+  loader_rate = _loader_rate(config) if real_data else None
   results = []
   for precision in precisions:
     # One initial state per precision (the compute dtype is part of it), shared by the JAX runs: it
@@ -112,28 +135,25 @@ def benchmark(
       if "jax" in frameworks:
         for parallelism in parallelisms:
           log("jax %s %s %s %s", config.model, mode, parallelism, precision)
-          results.append(
-            jax_runner.run(
-              _variant(config, precision, parallelism), initial, mode=mode, profile_dir=profile_dir, **common
-            )
+          variant = _variant(config, precision, parallelism)
+          run = lambda real_data: jax_runner.run(
+            variant, initial, mode=mode, real_data=real_data, profile_dir=profile_dir, **common
           )
+          results += _side_by_side(run, real_data, loader_rate)
       if "torch" in frameworks:
         log("torch %s %s %s", config.model, mode, precision)
-        results.append(
-          torch_reference.run(
-            _variant(config, precision), mode=mode, num_classes=num_classes, **common, **(torch_options or {})
-          )
-        )
+        options = {"mode": mode, "num_classes": num_classes, **common, **(torch_options or {})}
+        run = lambda real_data: torch_reference.run(_variant(config, precision), real_data=real_data, **options)
+        results += _side_by_side(run, real_data, loader_rate)
       if "keras" in frameworks:
         log("keras/%s %s %s %s", keras_backend, config.model, mode, precision)
-        results.append(
-          keras_reference.run(
-            _variant(config, precision),
-            mode=mode,
-            num_classes=num_classes,
-            keras_backend=keras_backend,
-            jit_compile=KERAS_BACKENDS[keras_backend][1],
-            **common,
-          )
-        )
+        options = {
+          "mode": mode,
+          "num_classes": num_classes,
+          "keras_backend": keras_backend,
+          "jit_compile": KERAS_BACKENDS[keras_backend][1],
+          **common,
+        }
+        run = lambda real_data: keras_reference.run(_variant(config, precision), real_data=real_data, **options)
+        results += _side_by_side(run, real_data, loader_rate)
   return results

@@ -1,4 +1,6 @@
-"""`python -m dclf.data build NAME --data_dir D [--manual_dir M] ...` and `python -m dclf.data list`.
+"""`python -m dclf.data build NAME --data_dir D [--manual_dir M] ...`, `python -m dclf.data list`, and
+the raw copy of a built dataset (`dclf.data.raw`): `convert-raw NAME [--data_dir D] [--workers K]`,
+`verify-raw NAME [--data_dir D] [--split S ...] [--every K]`.
 
 Errors print one `error: ...` line (plus download instructions where they help) and exit 2.
 """
@@ -12,7 +14,8 @@ import time
 from absl import logging
 
 from dclf import cli
-from dclf.data import building, catalog
+from dclf.data import building, catalog, raw, raw_writer
+from dclf.errors import UsageError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,6 +35,17 @@ def _parser() -> argparse.ArgumentParser:
     help="build with Apache Beam, e.g. 'runner=DirectRunner,direct_num_workers=4'",
   )
   commands.add_parser("list", help="list the dataset names")
+  convert = commands.add_parser("convert-raw", help="write the raw (undecoded) copy of a built dataset")
+  convert.add_argument("name")
+  convert.add_argument(
+    "--data_dir", help="where the dataset is built (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)"
+  )
+  convert.add_argument("--workers", type=int, help="PNG-decoding processes (default: all cores)")
+  verify = commands.add_parser("verify-raw", help="compare the raw copy with the PNG build, bit for bit")
+  verify.add_argument("name")
+  verify.add_argument("--data_dir")
+  verify.add_argument("--split", action="append", help="a split to check (repeatable; default: all)")
+  verify.add_argument("--every", type=int, default=1, help="check every K-th example (default: 1, all)")
   return parser
 
 
@@ -42,9 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "list":
       print("\n".join(catalog.all_names()))
       return 0
+    if args.command == "convert-raw":
+      return _convert_raw(args)
+    if args.command == "verify-raw":
+      return _verify_raw(args)
     return _build(args)
   except KeyboardInterrupt:
-    print("error: interrupted; the partial build will be removed by the next build", file=sys.stderr)
+    print(f"error: interrupted; the partial output will be removed by the next {args.command}", file=sys.stderr)
     return 130
 
 
@@ -66,6 +84,28 @@ def _build(args: argparse.Namespace) -> int:
   for key in ("sources_used", "sources_skipped", "sources_converted"):
     if key in metadata:
       print(f"  {key.replace('_', ' ')}: {metadata[key] or 'none'}")
+  return 0
+
+
+def _convert_raw(args: argparse.Namespace) -> int:
+  if args.workers is not None and args.workers < 0:
+    raise UsageError(f"--workers must be >= 0, got {args.workers}")
+  builder = building.require_built(args.name, args.data_dir)
+  start = time.perf_counter()
+  folder = raw_writer.convert(builder, args.workers)
+  count = sum(split.num_examples for split in builder.info.splits.values())
+  size = raw_writer.disk_bytes(folder)
+  print(
+    f"{raw.dataset_name(builder)}: raw copy in {folder}: {count} examples, {size / 1e9:.2f} GB "
+    f"({size / max(count, 1):,.0f} bytes per example), {time.perf_counter() - start:.1f} s"
+  )
+  return 0
+
+
+def _verify_raw(args: argparse.Namespace) -> int:
+  if args.every < 1:
+    raise UsageError(f"--every must be >= 1, got {args.every}")
+  raw_writer.verify(building.require_built(args.name, args.data_dir), args.split, args.every)
   return 0
 
 

@@ -84,9 +84,9 @@ class OrderedPool:
       self._pool.join()
       self._pool = None
 
-  def map(self, fn: Callable[[T], R], items: Sequence[T], desc: str = "") -> Iterator[R]:
+  def map(self, fn: Callable[[T], R], items: Sequence[T], desc: str = "", unit: str = " sources") -> Iterator[R]:
     """fn(item) for every item, in order, with a progress bar over the items."""
-    progress = tqdm.tqdm(total=len(items), desc=desc, unit=" sources", leave=False, mininterval=1.0)
+    progress = tqdm.tqdm(total=len(items), desc=desc, unit=unit, leave=False, mininterval=1.0)
     with progress:
       for result in self._results(fn, items):
         yield result

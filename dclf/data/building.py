@@ -12,7 +12,7 @@ from pathlib import Path
 import tensorflow_datasets as tfds
 from absl import logging
 
-from dclf.data import catalog, tfds_compat
+from dclf.data import catalog, raw, raw_writer, tfds_compat
 from dclf.data.builder_base import require_manual_dir
 from dclf.errors import DataError
 
@@ -54,18 +54,26 @@ def build(
   return builder.info
 
 
+DATA_FORMATS = ("auto", "tfds", "raw")
+
+
 def get_source(
   name: str,
   split: str,
   data_dir: str | None = None,
   build_if_missing: bool = False,
-) -> tuple[tfds.data_sources.ArrayRecordDataSource, tfds.core.DatasetInfo]:
+  data_format: str = "tfds",
+) -> tuple[tfds.data_sources.ArrayRecordDataSource | raw.RawSource, tfds.core.DatasetInfo]:
   """A random-access source (len, [i], decoded numpy features) of one split, and the info.
 
   `split` may carry tfds slicing ("train[:10%]"). `build_if_missing` builds the offline
-  `*_sample` configs; the others need a manual download and raise DataError saying how.
-  data_dir None means tfds' default ($TFDS_DATA_DIR or ~/tensorflow_datasets).
+  `*_sample` configs (and their raw copy when `data_format` is raw); the others need a manual
+  download and raise DataError saying how. data_dir None means tfds' default ($TFDS_DATA_DIR or
+  ~/tensorflow_datasets). `data_format`: `tfds` reads the PNG build, `raw` its raw copy
+  (`dclf.data.raw`: the same examples, no decoding), `auto` the raw copy when there is one.
   """
+  if data_format not in DATA_FORMATS:
+    raise DataError(f"unknown data format {data_format!r}; known: {', '.join(DATA_FORMATS)}")
   builder_cls, config = catalog.parse(name)
   full_name = f"{builder_cls.name}/{config.name}"
   builder = builder_cls(config=config.name, data_dir=data_dir)
@@ -77,6 +85,10 @@ def get_source(
   split_name = re.match(r"[\w-]*", split).group(0)
   if split_name not in builder.info.splits:
     raise DataError(f"unknown split {split!r} of {full_name}; valid: {', '.join(builder.info.splits)}")
+  if data_format == "raw" and build_if_missing and not config.needs_manual_dir and not raw.has_copy(builder):
+    raw_writer.convert(builder, log=logging.info)
+  if data_format == "raw" or (data_format == "auto" and raw.has_copy(builder)):
+    return raw.open_source(builder, split), builder.info
   return builder.as_data_source(split=split), builder.info
 
 
@@ -88,6 +100,15 @@ def build_command_if_missing(name: str, data_dir: str | None = None) -> str | No
   if not config.needs_manual_dir or is_built(builder):
     return None
   return _build_command(f"{builder_cls.name}/{config.name}", builder, config)
+
+
+def require_built(name: str, data_dir: str | None = None):
+  """The tfds builder of `name` in data_dir; DataError with the build command if it is not built."""
+  builder_cls, config = catalog.parse(name)
+  builder = builder_cls(config=config.name, data_dir=data_dir)
+  if not is_built(builder):
+    raise _not_built(f"{builder_cls.name}/{config.name}", builder, config)
+  return builder
 
 
 def is_built(builder) -> bool:

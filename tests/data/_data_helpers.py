@@ -1,7 +1,10 @@
-"""Helpers shared by the data tests: read a built split, compare two builds."""
+"""Helpers shared by the data tests: read a built split, compare two builds, kill a command half way."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -28,3 +31,16 @@ def assert_same_examples(left: list[dict], right: list[dict]) -> None:
     assert example.keys() == other.keys()
     for feature, value in example.items():
       np.testing.assert_array_equal(value, other[feature], err_msg=f"{key} {feature}")
+
+
+def kill_when_written(process: subprocess.Popen, folder: Path, pattern: str, poll_s: float = 0.2) -> None:
+  """SIGKILLs `process` as soon as `folder` holds a file matching `pattern` (within 2 minutes);
+  fails if the process ended before."""
+  try:
+    deadline = time.monotonic() + 120
+    while not list(folder.glob(pattern)) and time.monotonic() < deadline:
+      time.sleep(poll_s)
+    assert process.poll() is None, "the command finished before it could be killed"
+  finally:
+    process.send_signal(signal.SIGKILL)
+    process.wait()

@@ -1,14 +1,12 @@
 """`python -m dclf.data`: exit codes, one-line errors, and a build killed half way."""
 
-import signal
-import time
-
 import pytest
 import tensorflow_datasets as tfds
 
 import dclf.data
 from dclf.errors import DataError
 
+from _data_helpers import kill_when_written
 from _runs import run_module, start_module
 
 
@@ -57,14 +55,7 @@ def test_killed_build_is_not_complete_and_is_redone(tmp_path):
   build = start_module(
     "dclf.data", "build", "distortions/blur_noise_sample", "--data_dir", tmp_path, "--workers", 1, "--num_sources", 180
   )
-  try:
-    deadline = time.monotonic() + 120
-    while not list(config_dir.glob("incomplete.*/*.array_record*")) and time.monotonic() < deadline:
-      time.sleep(0.2)
-    assert build.poll() is None, "the build finished before it could be killed"
-  finally:
-    build.send_signal(signal.SIGKILL)
-    build.wait()
+  kill_when_written(build, config_dir, "incomplete.*/*.array_record*")
   leftovers = list(config_dir.glob("incomplete.*"))
   assert leftovers and not (config_dir / "1.0.0").exists()
   assert not tfds.builder("distortions/blur_noise_sample", data_dir=str(tmp_path)).is_prepared()
