@@ -11,6 +11,7 @@ import jax.numpy as jnp
 
 from dclf.models.conv import Conv
 from dclf.models.layers import keras_batch_norm
+from dclf.models.pooling import max_pool
 
 
 class SmallCNN(nn.Module):
@@ -27,5 +28,5 @@ class SmallCNN(nn.Module):
       x = Conv(width, (3, 3), padding="SAME", use_bias=False, dtype=self.dtype, name=f"conv{i}")(x)
       x = keras_batch_norm(x, name=f"bn{i}", train=train, epsilon=self.bn_epsilon, momentum=self.bn_momentum, axis_name=self.bn_axis_name,
                            dtype=self.dtype)
-      x = nn.max_pool(nn.relu(x), (2, 2), strides=(2, 2))
+      x = max_pool(nn.relu(x), (2, 2), strides=(2, 2))
     return x

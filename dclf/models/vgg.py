@@ -9,6 +9,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from dclf.models.conv import Conv
+from dclf.models.pooling import max_pool
 
 # (convs, width) of Keras VGG16's five blocks.
 VGG16_BLOCKS = ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512))
@@ -30,7 +31,7 @@ class VGG16(nn.Module):
       for i in range(1, convs + 1):
         x = Conv(width, (3, 3), padding="SAME", dtype=self.dtype, name=f"block{b}_conv{i}")(x)
         x = nn.relu(x)
-      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+      x = max_pool(x, (2, 2), strides=(2, 2))
     return x
 
 
@@ -47,7 +48,7 @@ class VGGHead(nn.Module):
   def __call__(self, x, train: bool = False):
     del train
     x = nn.relu(Conv(512, (3, 3), padding="SAME", dtype=self.dtype, name="conv")(x))
-    x = nn.max_pool(x, (2, 2), strides=(2, 2))
+    x = max_pool(x, (2, 2), strides=(2, 2))
     x = x.reshape((x.shape[0], -1))
     x = nn.relu(nn.Dense(4096, dtype=self.dtype, name="fc")(x))
     return nn.Dense(self.num_classes, dtype=self.dtype, name="predictions")(x)
