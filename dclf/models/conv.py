@@ -37,6 +37,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.custom_derivatives import SymbolicZero
 
 ENV = "DCLF_CONV_KERNEL_GRAD"
 METHODS = ("auto", "xla", "taps")
@@ -88,31 +89,47 @@ def _conv_fast_kernel_grad(x, kernel, strides, padding, precision, method):
   return _conv(x, kernel, strides, padding, precision)
 
 
+@jax.tree_util.register_static
+class _Needed(tuple):
+  """Which of (input, kernel) get a gradient: static, carried with the residuals."""
+
+
 def _fwd(x, kernel, strides, padding, precision, method):
-  return _conv(x, kernel, strides, padding, precision), (x, kernel)
+  y = _conv(x.value, kernel.value, strides, padding, precision)
+  return y, (x.value, kernel.value, _Needed((x.perturbed, kernel.perturbed)))
 
 
 def _bwd(strides, padding, precision, method, residuals, dy):
-  x, kernel = residuals
-  dx = jax.vjp(lambda x: _conv(x, kernel, strides, padding, precision), x)[1](dy)[0]
+  x, kernel, (need_dx, need_dkernel) = residuals
+  if isinstance(dy, SymbolicZero):
+    return None, None
+
+  # Transposes of the linear maps x -> conv(x, kernel) and kernel -> conv(x, kernel): the
+  # gradients `jax.grad` takes, without re-tracing the forward convolution.
+  def transpose(f, like, dy):
+    return jax.linear_transpose(f, jax.ShapeDtypeStruct(like.shape, like.dtype))(dy)[0]
+
+  dx = transpose(lambda x: _conv(x, kernel, strides, padding, precision), x, dy) if need_dx else None
 
   def taps(x, dy):
     return kernel_grad_taps(x, dy, kernel.shape, strides, padding, precision).astype(kernel.dtype)
 
   def xla(x, dy):
-    return jax.vjp(lambda k: _conv(x, k, strides, padding, precision), kernel)[1](dy)[0]
+    return transpose(lambda k: _conv(x, k, strides, padding, precision), kernel, dy)
 
-  dkernel = taps(x, dy) if method == "taps" else lax.platform_dependent(x, dy, cpu=taps, default=xla)
+  dkernel = None
+  if need_dkernel:
+    dkernel = taps(x, dy) if method == "taps" else lax.platform_dependent(x, dy, cpu=taps, default=xla)
   return dx, dkernel
+
+
+_conv_fast_kernel_grad.defvjp(_fwd, _bwd, symbolic_zeros=True)
 
 
 def use_taps_on_cpu(kernel_shape) -> bool:
   """Whether `auto` computes this kernel's gradient as matrix products on CPU."""
   kh, kw, cin, cout = kernel_shape
   return (kh, kw) == (1, 1) or cin * cout >= MIN_TAPS_CHANNELS_PRODUCT
-
-
-_conv_fast_kernel_grad.defvjp(_fwd, _bwd)
 
 
 def _is_nhwc(lhs_shape, rhs_shape, dimension_numbers) -> bool:
