@@ -91,8 +91,8 @@ def _convolutions(method, k_shape, monkeypatch):
 def test_kernel_gradient_method_on_cpu(monkeypatch):
   assert jax.default_backend() == "cpu"
   wide, narrow, one_by_one = (3, 3, 64, 128), (3, 3, 4, 8), (1, 1, 4, 8)
-  assert conv_lib.use_taps_on_cpu(wide) and conv_lib.use_taps_on_cpu(one_by_one)
-  assert not conv_lib.use_taps_on_cpu(narrow)
+  assert conv_lib.use_taps_on_cpu(wide, 2) and conv_lib.use_taps_on_cpu(one_by_one, 1)
+  assert not conv_lib.use_taps_on_cpu(narrow, 2) and not conv_lib.use_taps_on_cpu(wide, 1)
   assert _convolutions("auto", wide, monkeypatch) == 1  # matrix products for the kernel gradient
   assert _convolutions("auto", one_by_one, monkeypatch) == 1
   assert _convolutions("auto", narrow, monkeypatch) == 2  # XLA's convolution

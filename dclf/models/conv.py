@@ -14,8 +14,8 @@ one per kernel tap (i, j), contracting over the batch and the output pixels:
 
 accumulated in float32. For 1x1 kernels that is one matrix product, faster than any convolution
 XLA:CPU has for it. Layers with few channels (in x out < 8192: small_cnn, VGG16's first block,
-ResNet50's conv1) keep XLA's gradient, which is faster there: the per-tap products are too
-small to run at speed (`benchmarks/conv_kernels.py` prints both for every VGG16 layer). The
+ResNet50's conv1), and batches of one image, keep XLA's gradient, which is as fast or faster
+there (`benchmarks/conv_kernels.py` prints both for every VGG16 layer). The
 forward pass and the input gradient are always XLA's. Other backends (GPU, TPU) keep XLA's
 gradient: `lax.platform_dependent` picks at lowering time.
 
@@ -42,10 +42,12 @@ from jax.custom_derivatives import SymbolicZero
 ENV = "DCLF_CONV_KERNEL_GRAD"
 METHODS = ("auto", "xla", "taps")
 _NHWC = ("NHWC", "HWIO", "NHWC")
-# Layers with in_channels x out_channels below this (and kernels larger than 1x1) keep XLA's
-# kernel gradient under `auto`: measured on a 2-core AMD EPYC (AVX-512), XLA's is as fast or
-# faster for them (small_cnn's layers, 56x56 64->64) and the per-tap products are slower.
+# Under `auto`, kernels larger than 1x1 keep XLA's kernel gradient on CPU for layers with
+# in_channels x out_channels below this, and for batches of one: measured on a 2-core AMD EPYC
+# (AVX-512, jaxlib 0.10.2), XLA's is as fast or faster there (small_cnn's layers, 56x56 64->64;
+# one image), and 2-5x slower from two images up for the wider layers.
 MIN_TAPS_CHANNELS_PRODUCT = 64 * 128
+MIN_TAPS_BATCH = 2
 
 
 def kernel_grad_method() -> str:
@@ -126,10 +128,10 @@ def _bwd(strides, padding, precision, method, residuals, dy):
 _conv_fast_kernel_grad.defvjp(_fwd, _bwd, symbolic_zeros=True)
 
 
-def use_taps_on_cpu(kernel_shape) -> bool:
-  """Whether `auto` computes this kernel's gradient as matrix products on CPU."""
+def use_taps_on_cpu(kernel_shape, batch: int) -> bool:
+  """Whether `auto` computes this kernel's gradient as matrix products on CPU, for `batch` images."""
   kh, kw, cin, cout = kernel_shape
-  return (kh, kw) == (1, 1) or cin * cout >= MIN_TAPS_CHANNELS_PRODUCT
+  return (kh, kw) == (1, 1) or (cin * cout >= MIN_TAPS_CHANNELS_PRODUCT and batch >= MIN_TAPS_BATCH)
 
 
 def _is_nhwc(lhs_shape, rhs_shape, dimension_numbers) -> bool:
@@ -163,7 +165,7 @@ def conv_general_dilated(
     or batch_group_count != 1
     or preferred_element_type is not None
     or lhs.dtype != rhs.dtype
-    or (method == "auto" and not use_taps_on_cpu(rhs.shape))
+    or (method == "auto" and not use_taps_on_cpu(rhs.shape, lhs.shape[0]))
   )
   if plain:
     return lax.conv_general_dilated(
