@@ -83,7 +83,7 @@ def _convolutions(method, k_shape, monkeypatch):
   """Convolutions in the program for y = conv(x, k) and dL/dk: the forward, plus the kernel
   gradient where it is XLA's."""
   monkeypatch.setenv(conv_lib.ENV, method)
-  x, kernel, dy = _inputs((2, 6, 6, k_shape[2]), k_shape, (1, 1), "SAME", jnp.float32)
+  x, kernel, dy = _inputs((2, 28, 28, k_shape[2]), k_shape, (1, 1), "SAME", jnp.float32)
   fn = jax.jit(lambda x, k, dy: _vjp(conv_lib.conv_general_dilated, x, k, dy, (1, 1), "SAME")[::2])
   return fn.lower(x, kernel, dy).as_text().count("stablehlo.convolution")
 
@@ -91,8 +91,9 @@ def _convolutions(method, k_shape, monkeypatch):
 def test_kernel_gradient_method_on_cpu(monkeypatch):
   assert jax.default_backend() == "cpu"
   wide, narrow, one_by_one = (3, 3, 64, 128), (3, 3, 4, 8), (1, 1, 4, 8)
-  assert conv_lib.use_taps_on_cpu(wide, 2) and conv_lib.use_taps_on_cpu(one_by_one, 1)
-  assert not conv_lib.use_taps_on_cpu(narrow, 2) and not conv_lib.use_taps_on_cpu(wide, 1)
+  assert conv_lib.use_taps_on_cpu(wide, (2, 28, 28, 128)) and conv_lib.use_taps_on_cpu(one_by_one, (1, 2, 2, 8))
+  assert not conv_lib.use_taps_on_cpu(narrow, (2, 28, 28, 8))
+  assert not conv_lib.use_taps_on_cpu(wide, (1, 28, 28, 128)) and not conv_lib.use_taps_on_cpu(wide, (2, 14, 28, 128))
   assert _convolutions("auto", wide, monkeypatch) == 1  # matrix products for the kernel gradient
   assert _convolutions("auto", one_by_one, monkeypatch) == 1
   assert _convolutions("auto", narrow, monkeypatch) == 2  # XLA's convolution
@@ -138,7 +139,7 @@ def test_module_routes_through_fast_kernel_gradient(monkeypatch):
   path: the module's kernel gradient must hold no convolution on CPU."""
   monkeypatch.setenv(conv_lib.ENV, "auto")
   module = conv_lib.Conv(128, (3, 3))
-  x = jnp.ones((2, 6, 6, 64))
+  x = jnp.ones((2, 28, 28, 64))
   variables = module.init(jax.random.key(0), x)
   grad = jax.jit(jax.grad(lambda v: jnp.sum(module.apply(v, x) ** 2)))
   assert grad.lower(variables).as_text().count("stablehlo.convolution") == 1  # the forward only

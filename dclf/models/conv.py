@@ -14,8 +14,9 @@ one per kernel tap (i, j), contracting over the batch and the output pixels:
 
 accumulated in float32. For 1x1 kernels that is one matrix product, faster than any convolution
 XLA:CPU has for it. Layers with few channels (in x out < 8192: small_cnn, VGG16's first block,
-ResNet50's conv1), and batches of one image, keep XLA's gradient, which is as fast or faster
-there (`benchmarks/conv_kernels.py` prints both for every VGG16 layer). The
+ResNet50's conv1) or small outputs (under 28x28: VGG16's head conv), and batches of one image,
+keep XLA's gradient, which is as fast or faster there (`benchmarks/conv_kernels.py` prints both
+for every VGG16 layer). The
 forward pass and the input gradient are always XLA's. Other backends (GPU, TPU) keep XLA's
 gradient: `lax.platform_dependent` picks at lowering time.
 
@@ -42,11 +43,13 @@ from jax.custom_derivatives import SymbolicZero
 ENV = "DCLF_CONV_KERNEL_GRAD"
 METHODS = ("auto", "xla", "taps")
 _NHWC = ("NHWC", "HWIO", "NHWC")
-# Under `auto`, kernels larger than 1x1 keep XLA's kernel gradient on CPU for layers with
-# in_channels x out_channels below this, and for batches of one: measured on a 2-core AMD EPYC
-# (AVX-512, jaxlib 0.10.2), XLA's is as fast or faster there (small_cnn's layers, 56x56 64->64;
-# one image), and 2-5x slower from two images up for the wider layers.
+# Under `auto`, kernels larger than 1x1 get the per-tap products on CPU only for layers at least
+# this wide (in_channels x out_channels), this large (output pixels per image) and this batch:
+# measured on a 2-core AMD EPYC (AVX-512, jaxlib 0.10.2), XLA's kernel gradient is as fast or
+# faster below them (small_cnn's layers, 56x56 64->64, VGG16's 14x14 head conv, one image) and
+# 2-5x slower above them (VGG16's blocks 2-4 at batch 8).
 MIN_TAPS_CHANNELS_PRODUCT = 64 * 128
+MIN_TAPS_OUTPUT_PIXELS = 28 * 28
 MIN_TAPS_BATCH = 2
 
 
@@ -128,10 +131,12 @@ def _bwd(strides, padding, precision, method, residuals, dy):
 _conv_fast_kernel_grad.defvjp(_fwd, _bwd, symbolic_zeros=True)
 
 
-def use_taps_on_cpu(kernel_shape, batch: int) -> bool:
-  """Whether `auto` computes this kernel's gradient as matrix products on CPU, for `batch` images."""
+def use_taps_on_cpu(kernel_shape, output_shape) -> bool:
+  """Whether `auto` computes the kernel gradient as matrix products on CPU, for an NHWC output."""
   kh, kw, cin, cout = kernel_shape
-  return (kh, kw) == (1, 1) or (cin * cout >= MIN_TAPS_CHANNELS_PRODUCT and batch >= MIN_TAPS_BATCH)
+  n, ho, wo, _ = output_shape
+  wide_enough = cin * cout >= MIN_TAPS_CHANNELS_PRODUCT and ho * wo >= MIN_TAPS_OUTPUT_PIXELS
+  return (kh, kw) == (1, 1) or (wide_enough and n >= MIN_TAPS_BATCH)
 
 
 def _is_nhwc(lhs_shape, rhs_shape, dimension_numbers) -> bool:
@@ -165,7 +170,6 @@ def conv_general_dilated(
     or batch_group_count != 1
     or preferred_element_type is not None
     or lhs.dtype != rhs.dtype
-    or (method == "auto" and not use_taps_on_cpu(rhs.shape, lhs.shape[0]))
   )
   if plain:
     return lax.conv_general_dilated(
@@ -185,6 +189,10 @@ def conv_general_dilated(
   if isinstance(padding, str):
     padding = lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], strides, padding)
   padding = tuple(tuple(p) for p in padding)
+  if method == "auto":
+    out = jax.eval_shape(lambda x, k: _conv(x, k, strides, padding, precision), lhs, rhs)
+    if not use_taps_on_cpu(rhs.shape, out.shape):
+      return _conv(lhs, rhs, strides, padding, precision)
   return _conv_fast_kernel_grad(lhs, rhs, strides, padding, precision, method)
 
 
