@@ -81,9 +81,11 @@ def test_gradients_bfloat16_as_accurate_as_lax(case, monkeypatch):
 
 def _convolutions(method, k_shape, monkeypatch):
   """Convolutions in the program for y = conv(x, k) and dL/dk: the forward, plus the kernel
-  gradient where it is XLA's."""
+  gradient where it is XLA's. Traced and lowered only, on an output gradient of 2^21 elements."""
   monkeypatch.setenv(conv_lib.ENV, method)
-  x, kernel, dy = _inputs((2, 28, 28, k_shape[2]), k_shape, (1, 1), "SAME", jnp.float32)
+  x = jax.ShapeDtypeStruct((2, 128, 64, k_shape[2]), jnp.float32)
+  kernel = jax.ShapeDtypeStruct(k_shape, jnp.float32)
+  dy = jax.ShapeDtypeStruct((2, 128, 64, k_shape[3]), jnp.float32)
   fn = jax.jit(lambda x, k, dy: _vjp(conv_lib.conv_general_dilated, x, k, dy, (1, 1), "SAME")[::2])
   return fn.lower(x, kernel, dy).as_text().count("stablehlo.convolution")
 
@@ -91,9 +93,9 @@ def _convolutions(method, k_shape, monkeypatch):
 def test_kernel_gradient_method_on_cpu(monkeypatch):
   assert jax.default_backend() == "cpu"
   wide, narrow, one_by_one = (3, 3, 64, 128), (3, 3, 4, 8), (1, 1, 4, 8)
-  assert conv_lib.use_taps_on_cpu(wide, (2, 28, 28, 128)) and conv_lib.use_taps_on_cpu(one_by_one, (1, 2, 2, 8))
-  assert not conv_lib.use_taps_on_cpu(narrow, (2, 28, 28, 8))
-  assert not conv_lib.use_taps_on_cpu(wide, (1, 28, 28, 128)) and not conv_lib.use_taps_on_cpu(wide, (2, 14, 28, 128))
+  big, small = (2, 128, 64, 128), (2, 64, 64, 128)  # output gradients of 2^21 and 2^20 elements
+  assert conv_lib.use_taps_on_cpu(wide, big) and conv_lib.use_taps_on_cpu(one_by_one, (1, 2, 2, 8))
+  assert not conv_lib.use_taps_on_cpu(narrow, big) and not conv_lib.use_taps_on_cpu(wide, small)
   assert _convolutions("auto", wide, monkeypatch) == 1  # matrix products for the kernel gradient
   assert _convolutions("auto", one_by_one, monkeypatch) == 1
   assert _convolutions("auto", narrow, monkeypatch) == 2  # XLA's convolution
@@ -139,7 +141,7 @@ def test_module_routes_through_fast_kernel_gradient(monkeypatch):
   path: the module's kernel gradient must hold no convolution on CPU."""
   monkeypatch.setenv(conv_lib.ENV, "auto")
   module = conv_lib.Conv(128, (3, 3))
-  x = jnp.ones((2, 28, 28, 64))
-  variables = module.init(jax.random.key(0), x)
+  x = jnp.ones((2, 128, 64, 64))
+  variables = jax.eval_shape(module.init, jax.random.key(0), x)
   grad = jax.jit(jax.grad(lambda v: jnp.sum(module.apply(v, x) ** 2)))
   assert grad.lower(variables).as_text().count("stablehlo.convolution") == 1  # the forward only

@@ -13,10 +13,10 @@ one per kernel tap (i, j), contracting over the batch and the output pixels:
     dkernel[i, j] = input_padded[:, i::s, j::s, :]^T . doutput      (in_channels x out_channels)
 
 accumulated in float32. For 1x1 kernels that is one matrix product, faster than any convolution
-XLA:CPU has for it. Layers with few channels (in x out < 8192: small_cnn, VGG16's first block,
-ResNet50's conv1) or small outputs (under 28x28: VGG16's head conv), and batches of one image,
-keep XLA's gradient, which is as fast or faster there (`benchmarks/conv_kernels.py` prints both
-for every VGG16 layer). The
+XLA:CPU has for it. Layers with few channels (in x out < 64 x 64: small_cnn, VGG16's first
+conv, ResNet50's conv1) or a small output gradient (under 2^21 elements: VGG16's head conv at
+batch 8, small_cnn's conv5) keep XLA's gradient, which is as fast or faster there
+(`benchmarks/conv_kernels.py` prints both for every VGG16 layer). The
 forward pass and the input gradient are always XLA's. Other backends (GPU, TPU) keep XLA's
 gradient: `lax.platform_dependent` picks at lowering time.
 
@@ -30,6 +30,7 @@ weights load unchanged. Convolutions other than 2-D NHWC/HWIO ones without dilat
 """
 
 import functools
+import math
 import os
 from collections.abc import Callable
 from typing import Any
@@ -43,14 +44,14 @@ from jax.custom_derivatives import SymbolicZero
 ENV = "DCLF_CONV_KERNEL_GRAD"
 METHODS = ("auto", "xla", "taps")
 _NHWC = ("NHWC", "HWIO", "NHWC")
-# Under `auto`, kernels larger than 1x1 get the per-tap products on CPU only for layers at least
-# this wide (in_channels x out_channels), this large (output pixels per image) and this batch:
-# measured on a 2-core AMD EPYC (AVX-512, jaxlib 0.10.2), XLA's kernel gradient is as fast or
-# faster below them (small_cnn's layers, 56x56 64->64, VGG16's 14x14 head conv, one image) and
-# 2-5x slower above them (VGG16's blocks 2-4 at batch 8).
-MIN_TAPS_CHANNELS_PRODUCT = 64 * 128
-MIN_TAPS_OUTPUT_PIXELS = 28 * 28
-MIN_TAPS_BATCH = 2
+# Under `auto`, kernels larger than 1x1 get the per-tap products on CPU for layers at least this
+# wide (in_channels x out_channels) whose output gradient holds at least this many elements (8 MiB
+# in float32). Below them XLA's kernel gradient is as fast or faster; above them, where the
+# output gradient (the window of XLA's kernel-gradient convolution) outgrows the caches, it is
+# 1.5-4x slower in wall time and runs on one core. Measured on an idle 2-core AMD EPYC
+# (AVX-512, 32 MiB L3), jaxlib 0.10.2: benchmarks/conv_kernels.py.
+MIN_TAPS_CHANNELS_PRODUCT = 64 * 64
+MIN_TAPS_OUTPUT_ELEMENTS = 2**21
 
 
 def kernel_grad_method() -> str:
@@ -134,9 +135,8 @@ _conv_fast_kernel_grad.defvjp(_fwd, _bwd, symbolic_zeros=True)
 def use_taps_on_cpu(kernel_shape, output_shape) -> bool:
   """Whether `auto` computes the kernel gradient as matrix products on CPU, for an NHWC output."""
   kh, kw, cin, cout = kernel_shape
-  n, ho, wo, _ = output_shape
-  wide_enough = cin * cout >= MIN_TAPS_CHANNELS_PRODUCT and ho * wo >= MIN_TAPS_OUTPUT_PIXELS
-  return (kh, kw) == (1, 1) or (wide_enough and n >= MIN_TAPS_BATCH)
+  wide = cin * cout >= MIN_TAPS_CHANNELS_PRODUCT
+  return (kh, kw) == (1, 1) or (wide and math.prod(output_shape) >= MIN_TAPS_OUTPUT_ELEMENTS)
 
 
 def _is_nhwc(lhs_shape, rhs_shape, dimension_numbers) -> bool:
