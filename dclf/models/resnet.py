@@ -12,6 +12,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
+from dclf.models.conv import Conv
 from dclf.models.layers import keras_batch_norm
 
 # (blocks, (filters1, filters2, filters3)) per stage 2..5.
@@ -42,7 +43,7 @@ class ResNet50V1(nn.Module):
     )
 
   def _conv(self, x, filters, kernel, name, strides=1, padding="SAME"):
-    return nn.Conv(filters, kernel, strides=strides, padding=padding, dtype=self.dtype, name=name)(x)
+    return Conv(filters, kernel, strides=strides, padding=padding, dtype=self.dtype, name=name)(x)
 
   def _block(self, x, filters, stage, block, strides, train):
     """Keras' conv_block (projection shortcut) when `block == 'a'`, else identity_block."""

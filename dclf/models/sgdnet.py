@@ -10,6 +10,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
+from dclf.models.conv import Conv
 from dclf.models.resnet import ResNet50V1
 
 
@@ -26,7 +27,7 @@ class SGDNetTrunk(nn.Module):
     x = ResNet50V1(bn_epsilon=self.bn_epsilon, bn_axis_name=self.bn_axis_name, dtype=self.dtype, name="backbone")(
       x, train=train
     )
-    return nn.relu(nn.Conv(self.fraw_width, (1, 1), use_bias=False, dtype=self.dtype, name="fraw")(x))
+    return nn.relu(Conv(self.fraw_width, (1, 1), use_bias=False, dtype=self.dtype, name="fraw")(x))
 
 
 class SGDNetQualityHead(nn.Module):
@@ -47,7 +48,7 @@ class SGDNetQualityHead(nn.Module):
     attention = nn.relu(nn.Dense(channels // self.reduction, dtype=self.dtype, name="attention_squeeze")(squeeze))
     attention = nn.sigmoid(nn.Dense(channels, dtype=self.dtype, name="attention_excite")(attention))
     fca = fraw * attention[:, None, None, :]
-    saliency = nn.relu(nn.Conv(1, (1, 1), use_bias=False, dtype=self.dtype, name="saliency")(fraw))
+    saliency = nn.relu(Conv(1, (1, 1), use_bias=False, dtype=self.dtype, name="saliency")(fraw))
     fv = jnp.mean(fca * saliency, axis=(1, 2))
     x = nn.relu(nn.Dense(self.fc_width, dtype=self.dtype, name="fc1")(fv))
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)

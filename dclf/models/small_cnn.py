@@ -10,7 +10,9 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
+from dclf.models.conv import Conv
 from dclf.models.layers import keras_batch_norm
+from dclf.models.pooling import max_pool
 
 
 class SmallCNN(nn.Module):
@@ -24,7 +26,7 @@ class SmallCNN(nn.Module):
   def __call__(self, x, train: bool = False):
     x = x / 255.0  # inputs are 0..255 pixels (or caffe-centred ones): keep activations O(1)
     for i, width in enumerate(self.widths, start=1):
-      x = nn.Conv(width, (3, 3), padding="SAME", use_bias=False, dtype=self.dtype, name=f"conv{i}")(x)
+      x = Conv(width, (3, 3), padding="SAME", use_bias=False, dtype=self.dtype, name=f"conv{i}")(x)
       x = keras_batch_norm(
         x,
         name=f"bn{i}",
@@ -34,5 +36,5 @@ class SmallCNN(nn.Module):
         axis_name=self.bn_axis_name,
         dtype=self.dtype,
       )
-      x = nn.max_pool(nn.relu(x), (2, 2), strides=(2, 2))
+      x = max_pool(nn.relu(x), (2, 2), strides=(2, 2))
     return x

@@ -8,6 +8,9 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
+from dclf.models.conv import Conv
+from dclf.models.pooling import max_pool
+
 # (convs, width) of Keras VGG16's five blocks.
 VGG16_BLOCKS = ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512))
 
@@ -26,9 +29,9 @@ class VGG16(nn.Module):
     del train  # no train-time behaviour; kept for a uniform features interface
     for b, (convs, width) in enumerate(VGG16_BLOCKS[: self.num_blocks], start=1):
       for i in range(1, convs + 1):
-        x = nn.Conv(width, (3, 3), padding="SAME", dtype=self.dtype, name=f"block{b}_conv{i}")(x)
+        x = Conv(width, (3, 3), padding="SAME", dtype=self.dtype, name=f"block{b}_conv{i}")(x)
         x = nn.relu(x)
-      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+      x = max_pool(x, (2, 2), strides=(2, 2))
     return x
 
 
@@ -44,8 +47,8 @@ class VGGHead(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool = False):
     del train
-    x = nn.relu(nn.Conv(512, (3, 3), padding="SAME", dtype=self.dtype, name="conv")(x))
-    x = nn.max_pool(x, (2, 2), strides=(2, 2))
+    x = nn.relu(Conv(512, (3, 3), padding="SAME", dtype=self.dtype, name="conv")(x))
+    x = max_pool(x, (2, 2), strides=(2, 2))
     x = x.reshape((x.shape[0], -1))
     x = nn.relu(nn.Dense(4096, dtype=self.dtype, name="fc")(x))
     return nn.Dense(self.num_classes, dtype=self.dtype, name="predictions")(x)
