@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from jax import lax
 
+from dclf.errors import UsageError
 from dclf.models import conv as conv_lib
 
 NHWC = ("NHWC", "HWIO", "NHWC")
@@ -105,7 +106,7 @@ def test_kernel_gradient_method_on_cpu(monkeypatch):
 
 def test_unknown_method_is_an_error(monkeypatch):
   monkeypatch.setenv(conv_lib.ENV, "fastest")
-  with pytest.raises(ValueError, match=conv_lib.ENV):
+  with pytest.raises(UsageError, match=conv_lib.ENV):
     conv_lib.conv_general_dilated(
       jnp.zeros((1, 4, 4, 1)), jnp.zeros((3, 3, 1, 1)), (1, 1), "SAME", dimension_numbers=NHWC
     )

@@ -41,6 +41,8 @@ import jax.numpy as jnp
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
+from dclf.errors import UsageError
+
 ENV = "DCLF_CONV_KERNEL_GRAD"
 METHODS = ("auto", "xla", "taps")
 _NHWC = ("NHWC", "HWIO", "NHWC")
@@ -58,7 +60,7 @@ def kernel_grad_method() -> str:
   """The kernel-gradient method `DCLF_CONV_KERNEL_GRAD` selects (`auto` when unset)."""
   method = os.environ.get(ENV, "auto").strip().lower() or "auto"
   if method not in METHODS:
-    raise ValueError(f"{ENV}={method!r}: expected one of {', '.join(METHODS)}")
+    raise UsageError(f"{ENV}={method!r}: expected one of {', '.join(METHODS)}")
   return method
 
 
