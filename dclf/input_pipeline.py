@@ -8,10 +8,10 @@ the same order and with the same crop windows, whatever the number of devices, p
 workers, and for every format of the data (the raw copy reads a batch in one call, the PNG build
 example by example). The training order is the one grain's `IndexSampler(shuffle=True, seed)`
 draws (per-epoch `index_shuffle`, computed by `dclf.index_shuffle`; crop windows from
-`Philox(seed + position)`), which dclf used before batches became the unit. A loader's position (the next batch) is saved in checkpoints, so
-a resumed run sees the exact batches an uninterrupted one would. Evaluation visits every example
-exactly once: the last batch is padded and the padding masked, and every process runs the same
-number of batches.
+`Philox(seed + position)`), which dclf used before batches became the unit. A loader's position
+(the next batch) is saved in checkpoints, so a resumed run sees the exact batches an
+uninterrupted one would. Evaluation visits every example exactly once: the last batch is padded
+and the padding masked, and every process runs the same number of batches.
 """
 
 import json

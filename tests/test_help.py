@@ -1,6 +1,8 @@
 """Every command's --help: exit 0, the usage a newcomer needs, and no JAX imported to print it (JAX,
 orbax, grain and tfds take seconds to import; a command imports them once it has work to do)."""
 
+import importlib
+
 import pytest
 
 from _runs import run_module
@@ -18,7 +20,17 @@ def help_of(module: str) -> tuple[str, set[str]]:
 
 
 @pytest.mark.parametrize(
-  "module", ["dclf.main", "dclf.predict", "dclf.evaluate", "dclf.report", "dclf.benchmark", "dclf.data", "dclf.distort"]
+  "module",
+  [
+    "dclf.main",
+    "dclf.predict",
+    "dclf.evaluate",
+    "dclf.report",
+    "dclf.benchmark",
+    "dclf.data",
+    "dclf.distort",
+    "dclf.weights",
+  ],
 )
 def test_help_imports_no_jax(module):
   text, imported = help_of(module)
@@ -42,3 +54,14 @@ def test_predict_and_evaluate_help_name_what_their_usage_shows():
   assert "json: one JSON line per image" in text  # --format is explained
   text, _ = help_of("dclf.evaluate")
   assert "--workdir W --split NAME" in text
+
+
+def test_weights_import_offers_every_classifier_and_no_other():
+  """`python -m dclf.weights import MODEL`'s choices are written out (dclf.models imports flax): they
+  must stay the classifier registry's, each with a config file."""
+  from dclf import models  # pylint: disable=g-import-not-at-top
+  from dclf.weights.__main__ import CONFIG_OF_MODEL  # pylint: disable=g-import-not-at-top
+
+  assert set(CONFIG_OF_MODEL) == set(models.CLASSIFIERS)
+  for model, config_name in CONFIG_OF_MODEL.items():
+    assert importlib.import_module(f"configs.{config_name}").get_config().model == model

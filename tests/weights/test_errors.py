@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dclf import weights
-from dclf.weights.convert import module_arrays
+from dclf.weights.conversion import module_arrays
 
 from parity import compiled, zero_variables
 
