@@ -90,15 +90,10 @@ def config_differences(saved: dict, config, fields=None) -> list[str]:
   ]
 
 
-def _checkpoint_steps(workdir: Path) -> list[int]:
-  folder = workdir / "checkpoints"
-  return [int(p.name) for p in folder.iterdir() if p.name.isdigit()] if folder.is_dir() else []
-
-
 def check_resumable(workdir: Path, config) -> None:
   """Refuses (UsageError, one line) a config that differs from the one of the checkpoints in
   `workdir`; a workdir without checkpoints holds nothing to resume."""
-  steps = _checkpoint_steps(workdir)
+  steps = checkpoint.saved_steps(workdir)
   if not steps:
     return
   if not checkpoint.config_path(workdir).exists():
