@@ -24,10 +24,10 @@ from dclf.bench.records import cpu_model
 
 
 def row(config, images: int) -> str:
-  par = parallel.create("pmap")
-  put = lambda batch: par.put_batch(input_pipeline.split_for_devices(batch, len(par.devices)))
   load = os.getloadavg()[0]
-  cost = data.loader_cost(config, put, batches=max(1, images // config.batch_size), warmup=4)
+  cost = data.loader_cost(
+    config, parallel.create("pmap").put_batch, batches=max(1, images // config.batch_size), warmup=4
+  )
   per_image_us = lambda seconds: 1e6 * seconds / cost.images
   return (
     f"| {config.data_format} | {config.data_workers} | {cost.images_per_sec_per_core:,.0f} | "

@@ -38,8 +38,7 @@ class BatchPredictor:
 
   def __call__(self, images: np.ndarray) -> np.ndarray:
     """uint8 (n, H, W, 3), n a multiple of num_devices -> float32 (n, outputs)."""
-    batch = self._par.put_batch(input_pipeline.split_for_devices({"image": images}, self.num_devices))
-    return self._par.get_sharded(self._fn(self._state, batch))
+    return self._par.get_sharded(self._fn(self._state, self._par.put_batch({"image": images})))
 
 
 def predict_source(

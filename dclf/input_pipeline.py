@@ -284,11 +284,6 @@ def eval_batches(source, *, batch_size: int, workers: int, keys=MODEL_KEYS) -> I
     loader.close()
 
 
-def split_for_devices(batch: dict, num_devices: int) -> dict:
-  """(per_process, ...) -> (local_devices, per_device, ...)."""
-  return jax.tree.map(lambda x: x.reshape((num_devices, -1) + x.shape[1:]), batch)
-
-
 def _grain_loader_batches(saved: dict, local_batch_size: int) -> int:
   """Batches a grain DataLoader over single examples (dclf's loader before batches were records)
   had yielded: with W >= 2 workers, worker j read the examples j, j + W, ... of the order."""

@@ -2,8 +2,9 @@
 with `jax.shard_map` over a one-axis device mesh.
 
 Both keep the training state replicated, shard the batch's leading axis over devices and run
-the same collectives, so they give the same numbers. Host batches are uint8 arrays shaped
-`(local_devices, per_device, ...)`; the model state goes to and from the host as NumPy.
+the same collectives, so they give the same numbers. `put_batch` takes this process's share of a
+global batch, `(per_process, ...)` host arrays, and shards it over the local devices; the model
+state goes to and from the host as NumPy.
 """
 
 from collections.abc import Callable
@@ -33,7 +34,8 @@ class PmapParallel:
     return jax.device_get(jax.tree.map(lambda x: x[0], tree))
 
   def put_batch(self, batch):
-    return jax.device_put(batch, self._sharding)
+    split = lambda x: np.reshape(x, (len(self.devices), -1) + x.shape[1:])  # a view: no copy
+    return jax.device_put(jax.tree.map(split, batch), self._sharding)
 
   def compile(self, fn: Callable, num_sharded=1, num_broadcast=0, donate_state=False, sharded_output=False):
     """fn(state, *sharded, *broadcast) -> outputs; one output per device either way."""
@@ -70,8 +72,7 @@ class JitParallel:
     return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), tree)
 
   def put_batch(self, batch):
-    flat = lambda x: np.reshape(x, (-1,) + x.shape[2:])
-    return jax.tree.map(lambda x: jax.make_array_from_process_local_data(self._sharded, flat(x)), batch)
+    return jax.tree.map(lambda x: jax.make_array_from_process_local_data(self._sharded, x), batch)
 
   def compile(self, fn: Callable, num_sharded=1, num_broadcast=0, donate_state=False, sharded_output=False):
     """fn(state, *sharded, *broadcast) -> outputs, replicated (collective results) or sharded."""

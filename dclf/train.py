@@ -110,8 +110,7 @@ def split_metrics(par, eval_fn, device_state, source, config) -> dict:
   )
   total = input_pipeline.num_eval_batches(len(source), batch_size)
   for batch in tracked(batches, total, f"evaluating on {config.eval_split}"):
-    batch = par.put_batch(input_pipeline.split_for_devices(batch, len(par.devices)))
-    sums = par.get_replicated(eval_fn(device_state, batch))
+    sums = par.get_replicated(eval_fn(device_state, par.put_batch(batch)))
     totals = {k: totals.get(k, 0.0) + float(v) for k, v in sums.items()}
   count = totals.pop("count", 0.0)
   return {**{k: v / max(count, 1.0) for k, v in totals.items()}, "examples": int(count)}
@@ -156,8 +155,7 @@ def _device_batches(config, par, source, data_state) -> DeviceBatches:
     keys=_model_keys(config),
     state=data_state.state,
   )
-  put = lambda batch: par.put_batch(input_pipeline.split_for_devices(batch, len(par.devices)))
-  return DeviceBatches(loader, put, data_state, depth=config.prefetch_batches)
+  return DeviceBatches(loader, par.put_batch, data_state, depth=config.prefetch_batches)
 
 
 def _log_input_wait(input_wait: InputWait, waited: float, config, loader) -> None:

@@ -104,7 +104,7 @@ def test_the_benchmark_times_the_trainers_own_step(tiny_config, tmp_path, monkey
   """Both the trainer and the benchmark get their steps from `steps.compile_steps`, and the
   benchmark's train call (function and arguments) reaches the trainer's loss after N steps from the
   same state and batch."""
-  from dclf import input_pipeline, parallel, state, train  # pylint: disable=g-import-not-at-top
+  from dclf import parallel, state, train  # pylint: disable=g-import-not-at-top
   from dclf.bench import data, jax_runner  # pylint: disable=g-import-not-at-top
 
   built = []
@@ -117,7 +117,7 @@ def test_the_benchmark_times_the_trainers_own_step(tiny_config, tmp_path, monkey
 
   par = parallel.create("pmap")
   initial = state.initial_state(tiny_config)
-  batch = par.put_batch(input_pipeline.split_for_devices(data.synthetic_batch(tiny_config, 3), 2))
+  batch = par.put_batch(data.synthetic_batch(tiny_config, 3))
   bench_fn, bench_args, _ = jax_runner.MODES["train"](bench_steps)
   trained, benched = par.put_state(initial), par.put_state(initial)
   for _ in range(3):

@@ -10,7 +10,7 @@ import optax
 import pytest
 
 from dclf import models, optim, parallel, steps
-from dclf.input_pipeline import SyntheticSource, split_for_devices
+from dclf.input_pipeline import SyntheticSource
 from dclf.state import create_train_state
 
 
@@ -35,12 +35,11 @@ def _abstract_state(name, config, image_size):
   return jax.eval_shape(lambda: _state(name, config, image_size))
 
 
-def _batches(image_size, batch_size, count, num_devices=2):
+def _batches(image_size, batch_size, count):
   source = SyntheticSource(batch_size * count, image_size, 3, seed=1)
   for b in range(count):
     items = [source[b * batch_size + i] for i in range(batch_size)]
-    batch = {k: np.stack([it[k] for it in items]) for k in ("image", "label")}
-    yield split_for_devices(batch, num_devices)
+    yield {k: np.stack([it[k] for it in items]) for k in ("image", "label")}
 
 
 @functools.cache
@@ -91,7 +90,7 @@ def test_batchnorm_statistics_are_global_over_devices(tiny_config):
   state = _state("small_cnn", tiny_config, 32)
   _, two_devices = _train("pmap", state, 32, num_steps=1)
   batch = next(_batches(32, 8, 1))
-  images = jnp.asarray(batch["image"].reshape(8, 32, 32, 3), jnp.float32)
+  images = jnp.asarray(batch["image"], jnp.float32)
   _, mutated = jax.vmap(
     lambda x: state.apply_fn(
       state.variables(), x, train=True, mutable=["batch_stats"], rngs={"dropout": jax.random.key(0)}
@@ -123,8 +122,7 @@ def test_frozen_features_have_no_backward_pass(tiny_config, name, trainable_conv
   """Forward: 11 convs. Backward: a kernel gradient for every trainable conv, plus an input
   gradient for each trainable conv below another one; nothing below the frozen boundary."""
   state = _abstract_state(name, tiny_config, 32)
-  batch = next(_batches(32, 2, 1, num_devices=1))
-  batch = jax.tree.map(lambda x: x[0], batch)
+  batch = next(_batches(32, 2, 1))
   step = functools.partial(steps.train_step, preprocess_mode="raw")
   jaxpr = jax.make_jaxpr(jax.vmap(step, in_axes=(None, None, None), axis_name=steps.AXIS, axis_size=1))(
     state, batch, jax.random.key(0)
@@ -157,7 +155,7 @@ def test_frozen_batchnorm_runs_in_inference_mode(tiny_config):
   """Correct default: frozen BatchNorm uses (and keeps) its moving statistics; the Keras-quirk
   switch normalises with batch statistics instead; neither updates the moving statistics."""
   state = _frozen_small_cnn_state(tiny_config, 32)
-  images = jnp.asarray(next(_batches(32, 4, 1, num_devices=1))["image"][0], jnp.float32)
+  images = jnp.asarray(next(_batches(32, 4, 1))["image"], jnp.float32)
   variables = state.variables()
   in_axis = lambda s: jax.jit(
     jax.vmap(lambda x: s.apply_fn(variables, x, train=True, mutable=["batch_stats"])[0], axis_name=steps.AXIS)
@@ -185,11 +183,11 @@ def test_eval_step_counts_masked_examples_once(tiny_config):
   par = parallel.create("jit")
   fn = par.compile(functools.partial(steps.eval_step, preprocess_mode="raw"))
   batch = next(_batches(32, 8, 1))
-  batch["mask"] = np.array([[1, 1, 1, 1], [1, 0, 0, 0]], np.int32)
+  batch["mask"] = np.array([1, 1, 1, 1, 1, 0, 0, 0], np.int32)
   sums = par.get_replicated(fn(par.put_state(state), par.put_batch(batch)))
   assert float(sums["count"]) == 5.0
-  logits = state.apply_fn(state.variables(), jnp.asarray(batch["image"].reshape(8, 32, 32, 3), jnp.float32))
-  correct = (np.argmax(np.asarray(logits), -1) == batch["label"].reshape(8))[:5].sum()
+  logits = state.apply_fn(state.variables(), jnp.asarray(batch["image"], jnp.float32))
+  correct = (np.argmax(np.asarray(logits), -1) == batch["label"])[:5].sum()
   assert float(sums["accuracy"]) == correct
 
 

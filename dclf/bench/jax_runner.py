@@ -32,11 +32,9 @@ MODES = {
 def _device_batches(par, config, num_classes: int, real_data: bool):
   """The same device batch forever (synthetic), or the trainer's loader and prefetching (`close` it)."""
   if real_data:
-    put = lambda batch: par.put_batch(input_pipeline.split_for_devices(batch, len(par.devices)))
-    return DeviceBatches(data.real_loader(config), put, input_pipeline.DataState())
+    return DeviceBatches(data.real_loader(config), par.put_batch, input_pipeline.DataState())
   label_key = objectives.of_config(config).label_key
-  batch = input_pipeline.split_for_devices(data.synthetic_batch(config, num_classes, label_key), len(par.devices))
-  return itertools.repeat(par.put_batch(batch))
+  return itertools.repeat(par.put_batch(data.synthetic_batch(config, num_classes, label_key)))
 
 
 def _peak_memory_bytes():

@@ -6,7 +6,7 @@ import importlib
 import os
 import sys
 
-from dclf import input_pipeline, parallel, state
+from dclf import parallel, state
 from dclf.bench import data, flops, jax_runner
 from dclf.errors import UsageError
 from dclf.progress import log
@@ -74,9 +74,7 @@ def _variant(config, precision: str, parallelism: str = "pmap"):
 
 def _loader_rate(config) -> float:
   """The training loader's images per CPU second (host core), put on the devices as a pmap run does."""
-  par = parallel.create("pmap")
-  put = lambda batch: par.put_batch(input_pipeline.split_for_devices(batch, len(par.devices)))
-  return data.loader_cost(config, put).images_per_sec_per_core
+  return data.loader_cost(config, parallel.create("pmap").put_batch).images_per_sec_per_core
 
 
 def _side_by_side(run, real_data: bool, loader_rate: float | None) -> list[dict]:
