@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import multiprocessing
 import os
 import sys
@@ -36,6 +38,23 @@ class ArrayRecordBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
   def __init__(self, *, workers: int | None = None, file_format: str | None = None, **kwargs):
     super().__init__(file_format=file_format or "array_record", **kwargs)
     self.workers = workers
+
+
+LOCK_NAME = ".dclf_build.lock"
+
+
+@contextlib.contextmanager
+def exclusive(config_dir: Path, busy: str):
+  """An advisory lock on a dataset config's folder: one build or raw conversion of it at a time (a
+  conversion reads the build that a rebuild replaces). The kernel drops the lock when its holder
+  dies, so a killed job never blocks the next; while another process holds it: DataError(busy)."""
+  config_dir.mkdir(parents=True, exist_ok=True)
+  with open(config_dir / LOCK_NAME, "w") as lock:
+    try:
+      fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      raise DataError(busy) from None
+    yield
 
 
 def require_manual_dir(path: str | os.PathLike, dataset: str, instructions: str) -> Path:

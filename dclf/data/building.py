@@ -3,8 +3,6 @@ reads a built split as a random-access source: what trainers and evaluators call
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import re
 import shutil
 from pathlib import Path
@@ -13,12 +11,10 @@ import tensorflow_datasets as tfds
 from absl import logging
 
 from dclf.data import catalog, raw, raw_writer, tfds_compat
-from dclf.data.builder_base import require_manual_dir
+from dclf.data.builder_base import exclusive, require_manual_dir
 from dclf.errors import DataError
 
 tfds_compat.install()  # before any build: tfds' shuffler spills to disk through TensorFlow otherwise
-
-_LOCK_NAME = ".dclf_build.lock"
 
 
 def build(
@@ -46,7 +42,8 @@ def build(
   if is_built(builder):
     return _reuse(builder, num_sources)
   resolved_manual_dir = _manual_dir(builder, config, manual_dir)  # before writing anything
-  with _exclusive(builder):
+  config_dir = Path(builder.data_path).parent
+  with exclusive(config_dir, f"another process is building or converting {builder.info.full_name} in {config_dir}"):
     _remove_incomplete_builds(builder)
     builder.download_and_prepare(
       download_config=tfds.download.DownloadConfig(manual_dir=resolved_manual_dir, beam_options=beam_options)
@@ -144,22 +141,6 @@ def _beam_options(flags: str | None):
   except ImportError:
     raise DataError("--beam_pipeline_options needs apache-beam: pip install 'dclf[beam]'") from None
   return PipelineOptions(flags=[f"--{flag}" for flag in flags.split(",") if flag])
-
-
-@contextlib.contextmanager
-def _exclusive(builder):
-  """Holds an advisory lock on the config folder: one build of a config at a time.
-
-  The kernel drops the lock when its holder dies, so a killed build never blocks the next.
-  """
-  config_dir = Path(builder.data_path).parent
-  config_dir.mkdir(parents=True, exist_ok=True)
-  with open(config_dir / _LOCK_NAME, "w") as lock:
-    try:
-      fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-      raise DataError(f"another process is building {builder.info.full_name} in {config_dir}") from None
-    yield
 
 
 def _remove_incomplete_builds(builder) -> None:

@@ -10,8 +10,6 @@ files are then read back and hashed again (and `verify-raw` decodes everything a
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -22,10 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from dclf.data import catalog, raw
-from dclf.data.builder_base import OrderedPool
+from dclf.data.builder_base import OrderedPool, exclusive
 from dclf.errors import DataError
 
-_LOCK = ".dclf_raw.lock"
 _CHUNK = 256  # examples per conversion task
 
 
@@ -118,17 +115,6 @@ def _convert_split(builder, split: str, out: Path, pool: OrderedPool) -> dict:
   return {"num_examples": count, "images": {key: list(written[key].shape) for key in image_keys}}
 
 
-@contextlib.contextmanager
-def _exclusive(version_dir: Path, name: str):
-  """One conversion of a build at a time (the kernel drops the lock when its holder dies)."""
-  with open(version_dir.parent / _LOCK, "w") as lock:
-    try:
-      fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-      raise DataError(f"another process is converting {name} in {version_dir}") from None
-    yield
-
-
 def _replace(old: Path, new: Path) -> None:
   """Renames `new` to `old`, moving an existing `old` aside first (so `old` is always whole)."""
   if old.exists():
@@ -146,7 +132,7 @@ def convert(builder, workers: int | None = None, log=print) -> Path:
   name = raw.dataset_name(builder)
   raw.feature_layout(builder.info.features)  # fails before any work
   target = version_dir / raw.RAW_DIR
-  with _exclusive(version_dir, name):
+  with exclusive(version_dir.parent, f"another process is building or converting {name} in {version_dir.parent}"):
     for leftover in version_dir.glob(f"{raw.RAW_DIR}.incomplete-*"):
       shutil.rmtree(leftover, ignore_errors=True)
     if raw.has_copy(builder):

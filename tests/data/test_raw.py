@@ -11,6 +11,7 @@ import pytest
 import dclf.data
 from dclf.data import __main__ as data_cli
 from dclf.data import building, raw, raw_writer
+from dclf.data.builder_base import exclusive
 from dclf.errors import DataError
 
 from _data_helpers import kill_when_written
@@ -123,6 +124,20 @@ def test_killed_conversion_is_not_complete_and_is_redone(built, tmp_path):
   assert "108 examples" in out and "150," in out  # bytes per example
   assert not list(version.glob("raw.incomplete-*"))
   assert raw_writer.verify(building.require_built(NAME, data_dir), every=5, log=lambda _: None) == 23
+
+
+def test_a_build_and_a_conversion_of_one_config_exclude_each_other(built, tmp_path):
+  """A conversion reads the build a rebuild replaces: while a build holds the config's lock, a
+  conversion is refused with one line (and the other way round), and nothing is written."""
+  data_dir = _private_copy(built, tmp_path)
+  version = _version_dir(data_dir)
+  with exclusive(version.parent, "busy"), pytest.raises(DataError, match="another process is building or converting"):
+    raw_writer.convert(building.require_built(NAME, data_dir), workers=1, log=lambda _: None)
+  assert not (version / "raw").exists() and not list(version.glob("raw.incomplete-*"))
+  shutil.rmtree(version)
+  with exclusive(version.parent, "busy"), pytest.raises(DataError, match="another process is building or converting"):
+    dclf.data.build(NAME, data_dir=data_dir, num_sources=36, workers=1)
+  assert not version.exists()
 
 
 def test_a_copy_of_another_build_is_refused_then_replaced(converted, tmp_path):
