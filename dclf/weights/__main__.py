@@ -53,18 +53,14 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
   args, rest = _parser().parse_known_args(argv)
   logging.basicConfig(level=logging.WARNING, format="%(message)s")
-  try:
-    if args.command == "download":
-      if rest:
-        raise UsageError(f"unrecognised arguments: {' '.join(rest)}")
-      print(downloads.download(args.model, args.dir, args.include_top))
-    else:
-      from dclf.weights import importing  # pylint: disable=g-import-not-at-top  (JAX, flax, orbax)
+  if args.command == "download":  # a failed download is a DownloadError: one line, exit code 1
+    if rest:
+      raise UsageError(f"unrecognised arguments: {' '.join(rest)}")
+    print(downloads.download(args.model, args.dir, args.include_top))
+  else:
+    from dclf.weights import importing  # pylint: disable=g-import-not-at-top  (JAX, flax, orbax)
 
-      print(importing.import_file(args.model, CONFIG_OF_MODEL[args.model], args.file, args.workdir, rest))
-  except downloads.DownloadError as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 1
+    print(importing.import_file(args.model, CONFIG_OF_MODEL[args.model], args.file, args.workdir, rest))
   return 0
 
 

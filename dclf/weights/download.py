@@ -16,6 +16,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from dclf.errors import RunError
+
 DEFAULT_DIR = Path("~/.cache/dclf/keras").expanduser()
 
 
@@ -53,8 +55,9 @@ FILES = {  # (model, include_top) -> file
 MODELS = sorted({model for model, _ in FILES})
 
 
-class DownloadError(Exception):
-  """The file could not be fetched or failed its hash check; the message says what to do."""
+class DownloadError(RunError):
+  """The file could not be fetched or failed its hash check; the message says what to do (one
+  `error:` line and exit code 1, as `dclf.cli` reports every RunError)."""
 
 
 def file_digest(path, file_hash: str) -> str:
