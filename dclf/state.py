@@ -104,10 +104,9 @@ def validate(config) -> None:
     "checkpoint_every_steps",
     "keep_checkpoints",
     "prefetch_batches",
+    "learning_rate",
+    "bn_epsilon",
   ):
-    if config[field] <= 0:
-      raise UsageError(f"config.{field} must be positive, got {config[field]}")
-  for field in ("learning_rate", "bn_epsilon"):
     if config[field] <= 0:
       raise UsageError(f"config.{field} must be positive, got {config[field]}")
   for field in ("num_epochs", "lr_decay", "momentum"):
