@@ -7,7 +7,9 @@ to the window, no padding: the 2x2/2 pools of VGG16 and small_cnn), `max_pool` t
 elementwise maximum of the windows' strided slices (x[:, i::kh, j::kw] for each window offset)
 instead, and sends the gradient, in every window, to its first maximum in row-major order,
 exactly as XLA's select-and-scatter with `>=` routes it (ties included). Both are elementwise
-operations that XLA fuses and runs on every core. Other pools (ResNet50's overlapping 3x3/2) are `flax.linen.max_pool`.
+operations that XLA fuses and runs on every core. This holds on every backend (unlike
+`dclf.models.conv`'s CPU-only kernel gradient); other pools (ResNet50's overlapping 3x3/2) are
+`flax.linen.max_pool`.
 """
 
 import functools
