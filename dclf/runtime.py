@@ -66,22 +66,38 @@ def initialize(
 class PreemptionGuard:
   """Context manager: SIGTERM and SIGINT handlers for its duration (main thread only).
 
-  `received` names the first signal this process got (None if none)."""
+  A process that starts with SIGINT ignored (a background job of a non-interactive shell, which
+  the shell shields from the Ctrl-C of the foreground job) keeps ignoring it, as Python itself
+  does; SIGTERM, the preemption notice, is always handled. `received` names the first signal
+  this process got (None if none).
+
+  A second signal raises KeyboardInterrupt where the main thread is. Python swallows an
+  exception raised inside a garbage-collection callback or a `__del__` (JAX runs one at every
+  collection, and a training step spends much of its Python time there), so the abort is also
+  remembered: `should_stop`, `abort_if_interrupted` and the guard's exit raise it again."""
 
   def __init__(self):
     self.received = None
+    self.interrupted = False  # a second signal came
     self._previous = {}
     self._multiprocess = jax.process_count() > 1
 
   def _handle(self, signum, frame):
     del frame
     if self.received is not None:
+      self.interrupted = True
       raise KeyboardInterrupt
     self.received = signal.Signals(signum).name
     if self._multiprocess:  # JAX's notifier, which owns SIGTERM, tells every host
       os.kill(os.getpid(), signal.SIGTERM)
 
+  def abort_if_interrupted(self) -> None:
+    """Raises KeyboardInterrupt if a second signal came (whatever swallowed its first raise)."""
+    if self.interrupted:
+      raise KeyboardInterrupt
+
   def should_stop(self, step: int) -> bool:
+    self.abort_if_interrupted()
     if self._multiprocess:
       return multihost_utils.reached_preemption_sync_point(step)
     return self.received is not None
@@ -95,12 +111,16 @@ class PreemptionGuard:
     if threading.current_thread() is threading.main_thread():
       # with several processes, JAX's notifier owns SIGTERM
       for signum in (signal.SIGINT,) if self._multiprocess else (signal.SIGINT, signal.SIGTERM):
+        if signum == signal.SIGINT and signal.getsignal(signum) == signal.SIG_IGN:
+          continue  # started in the background (`cmd &` in a script): Ctrl-C is not meant for it
         self._previous[signum] = signal.signal(signum, self._handle)
     return self
 
-  def __exit__(self, *exc):
+  def __exit__(self, kind, value, traceback):
     for signum, handler in self._previous.items():
       signal.signal(signum, handler)
+    if kind is None:
+      self.abort_if_interrupted()
     return False
 
 

@@ -7,6 +7,7 @@ workdir is touched (`dclf.workdir`: lock, config comparison); a loss that turns 
 stops the run before it saves a non-finite state.
 """
 
+import gc
 import json
 import math
 import platform
@@ -239,8 +240,15 @@ def train_and_evaluate(config, workdir) -> dict:
     config.class_names = list(output_names)
   if config.train_crop_size:
     _check_fully_convolutional(config, len(output_names))
-  with workdirs.open_run(workdir, config), runtime.PreemptionGuard() as guard:
-    return _train(config, workdir, data, num_steps, par, guard)
+  try:
+    with workdirs.open_run(workdir, config), runtime.PreemptionGuard() as guard:
+      return _train(config, workdir, data, num_steps, par, guard)
+  except KeyboardInterrupt:
+    pass  # a second signal: raised again below, once the run's frames are released
+  # Those frames hold batches in the data workers' shared memory, which grain unlinks when its
+  # arrays are collected: collected now, or Python's resource tracker warns about them at exit.
+  gc.collect()
+  raise KeyboardInterrupt
 
 
 def _train(config, workdir, data, num_steps: int, par, guard) -> dict:
@@ -273,6 +281,7 @@ def _train(config, workdir, data, num_steps: int, par, guard) -> dict:
   saved = [start] if resumed is not None else []
 
   def save(step, metrics=None):
+    guard.abort_if_interrupted()  # a second signal: stop without saving
     if saved and saved[-1] == step:
       return
     tree = par.get_state(device_state.checkpoint_tree())
@@ -364,6 +373,7 @@ def _train(config, workdir, data, num_steps: int, par, guard) -> dict:
     data_format=data.data_format,
     data_workers=batches.loader.workers,
   )
+  guard.abort_if_interrupted()
   if jax.process_index() == 0:
     atomic_write_json(workdir / "summary.json", summary)
   return summary

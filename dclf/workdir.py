@@ -1,10 +1,11 @@
 """A training run's workdir: its path checked before any work, then created, locked for the run
 and compared with the config it already holds, before the run writes anything.
 
-- The lock is `W/run.lock` (host, pid, boot id, start time), refreshed every `HEARTBEAT_S` while
-  the run lives and removed when it ends, however it ends short of SIGKILL. A second run on W is
-  refused. A lock is stale, and taken over with a warning, when its process is gone (same host),
-  its host rebooted, or its heartbeat is older than `STALE_AFTER_S` (a dead host).
+- The lock is `W/run.lock` (`dclf.runlock`: host, pid, boot id, start time), refreshed while the
+  run lives and removed when it ends, however it ends short of SIGKILL. A second run on W is
+  refused, and so are `dclf.evaluate` and `dclf.weights import`, which take the same lock while
+  they write (`locked`). A stale lock (its process gone, its host rebooted, or no heartbeat for
+  `runlock.STALE_AFTER_S`) is taken over with a warning, by one run of any number racing for it.
 - A workdir that holds checkpoints is resumed only by the config that wrote them, up to
   `RESUMABLE_FIELDS`: everything that shapes the model, the optimizer, the data order or the
   numbers must match, or the run is refused before anything is touched. Imported weights (a
@@ -16,9 +17,6 @@ and compared with the config it already holds, before the run writes anything.
 import contextlib
 import json
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,10 +27,9 @@ from jax.experimental import multihost_utils
 from dclf import checkpoint, cli
 from dclf.errors import RunError, UsageError
 from dclf.progress import warn
+from dclf.runlock import Lock
 
 LOCK_NAME = "run.lock"
-HEARTBEAT_S = 30.0
-STALE_AFTER_S = 300.0
 # May differ between a run and its resumption: how long it runs, what it logs, evaluates and
 # keeps, where and how fast it reads its data, how it spreads over devices (checkpoints have no
 # device axis), and init_from (a resumed run restores its own checkpoint, not init_from).
@@ -113,116 +110,6 @@ def check_resumable(workdir: Path, config) -> None:
     )
 
 
-def _boot_id() -> str:
-  try:
-    return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-  except OSError:
-    return ""
-
-
-def _process_alive(pid: int) -> bool:
-  try:
-    os.kill(pid, 0)
-  except ProcessLookupError:
-    return False
-  except PermissionError:  # alive, another user's
-    return True
-  return True
-
-
-_HELD = set()  # lock paths this process holds
-
-
-class Lock:
-  """`path`, created exclusively and kept fresh by a heartbeat thread while held."""
-
-  def __init__(self, path: Path):
-    self.path = path
-    self._me = {"host": socket.gethostname(), "pid": os.getpid(), "boot_id": _boot_id()}
-    self._stop = threading.Event()
-    self._thread = None
-
-  def _stale(self, holder: dict, age: float) -> str | None:
-    """Why the lock of `holder` (its content), last refreshed `age` s ago, is stale; None if live."""
-    if age > STALE_AFTER_S:
-      return f"no heartbeat for {age:.0f} s"
-    if holder.get("host") != self._me["host"]:
-      return None
-    if holder.get("boot_id") and self._me["boot_id"] and holder["boot_id"] != self._me["boot_id"]:
-      return "its host rebooted since"
-    pid = holder.get("pid")
-    if not isinstance(pid, int) or not _process_alive(pid):
-      return f"its process {pid} is gone"
-    if pid == os.getpid() and str(self.path) not in _HELD:
-      return f"its process {pid} is gone (this process has its pid)"
-    return None
-
-  def _holder(self) -> tuple[dict, float]:
-    age = time.time() - self.path.stat().st_mtime
-    try:
-      holder = json.loads(self.path.read_text())
-    except (OSError, ValueError):
-      holder = {}
-    return holder if isinstance(holder, dict) else {}, age
-
-  def acquire(self) -> None:
-    for _ in range(5):
-      try:
-        fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-      except FileExistsError:
-        try:
-          holder, age = self._holder()
-        except FileNotFoundError:
-          continue  # released meanwhile
-        reason = self._stale(holder, age)
-        if reason is None:
-          raise UsageError(
-            f"{self.path.parent} is in use by another run (host {holder.get('host')}, pid {holder.get('pid')}, "
-            f"alive {age:.0f} s ago); if that run is dead, delete {self.path} (or wait {STALE_AFTER_S:.0f} s)"
-          ) from None
-        self._take_over(holder, reason)
-        continue
-      with os.fdopen(fd, "w") as f:
-        json.dump({**self._me, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, f)
-      _HELD.add(str(self.path))
-      self._thread = threading.Thread(target=self._beat, name="dclf-workdir-lock", daemon=True)
-      self._thread.start()
-      return
-    raise UsageError(f"cannot lock {self.path.parent}: other runs keep taking it")
-
-  def _take_over(self, holder: dict, reason: str) -> None:
-    """Moves the stale lock away (atomically: of two runs taking it over, one wins the rename)."""
-    aside = self.path.with_name(f"{LOCK_NAME}.stale-{os.getpid()}")
-    try:
-      self.path.rename(aside)
-    except FileNotFoundError:
-      return
-    aside.unlink(missing_ok=True)
-    warn(
-      "took over the stale lock of %s (host %s, pid %s): %s",
-      self.path.parent,
-      holder.get("host"),
-      holder.get("pid"),
-      reason,
-    )
-
-  def _beat(self) -> None:
-    while not self._stop.wait(HEARTBEAT_S):
-      with contextlib.suppress(OSError):
-        os.utime(self.path)
-
-  def release(self) -> None:
-    if self._thread is None:
-      return
-    self._stop.set()
-    self._thread.join()
-    self._thread = None
-    _HELD.discard(str(self.path))
-    with contextlib.suppress(OSError, ValueError):
-      if json.loads(self.path.read_text()).get("pid") == os.getpid():
-        self.path.unlink()
-
-
 def _missing_folders(workdir: Path) -> list[Path]:
   """The folders a run makes (its checkpoints/, the workdir and its missing parents) that do not
   exist yet, deepest first."""
@@ -248,6 +135,17 @@ def _agree(refused: bool) -> bool:
   return bool(multihost_utils.broadcast_one_to_all(np.int32(refused)))
 
 
+def _lock(lock: Lock, workdir: Path) -> None:
+  """Creates `workdir` and takes `lock` in it (UsageError if that fails), saying whose stale lock it took over."""
+  try:
+    workdir.mkdir(parents=True, exist_ok=True)
+    took_over = lock.acquire()
+  except OSError as e:
+    raise UsageError(f"workdir {workdir} is not writable: {e.strerror or e}") from None
+  if took_over:
+    warn("%s", took_over)
+
+
 @contextlib.contextmanager
 def open_run(workdir: Path, config) -> Iterator[None]:
   """Creates `workdir`, locks it and checks its saved config against `config` (process 0),
@@ -257,8 +155,7 @@ def open_run(workdir: Path, config) -> Iterator[None]:
   error = None
   if jax.process_index() == 0:
     try:
-      workdir.mkdir(parents=True, exist_ok=True)
-      lock.acquire()
+      _lock(lock, workdir)
       check_resumable(workdir, config)
     except (UsageError, OSError) as e:
       error = e if isinstance(e, UsageError) else UsageError(f"workdir {workdir} is not writable: {e.strerror or e}")
@@ -273,6 +170,21 @@ def open_run(workdir: Path, config) -> Iterator[None]:
       cli.mark_trace_dir(e, workdir / "logs")  # a bug: its trace goes with the run
     raise
   _release(lock, created)
+
+
+@contextlib.contextmanager
+def locked(workdir: Path, command: str) -> Iterator[None]:
+  """Holds `workdir`'s lock (creating the folder) while `command`, a command other than a
+  training run, writes into it: `dclf.evaluate` (W/eval/), `dclf.weights import` (a new
+  workdir). Refused (UsageError) while a run or another such command holds it. Folders this
+  created and left empty are removed again."""
+  created = _missing_folders(workdir)
+  lock = Lock(workdir / LOCK_NAME, command)
+  _lock(lock, workdir)
+  try:
+    yield
+  finally:
+    _release(lock, created)
 
 
 def _release(lock: Lock, created) -> None:

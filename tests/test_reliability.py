@@ -4,6 +4,7 @@ file modes, and the last-resort error line."""
 
 import importlib
 import json
+import multiprocessing
 import os
 import re
 import signal
@@ -18,10 +19,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dclf import checkpoint, cli, errors, runtime, train
+from dclf import checkpoint, cli, errors, runlock, runtime, train
 from dclf.errors import UsageError
 from dclf.predict import main as predict_main
 
+import _lock_race
 from _runs import (
   REPO,
   assert_one_line_error,
@@ -232,25 +234,115 @@ def _dead_pid() -> int:
   return process.pid
 
 
-def test_a_lock_is_refused_while_alive_and_taken_over_when_stale(tmp_path, caplog):
-  workdirs = _workdirs()
-  path = tmp_path / workdirs.LOCK_NAME
+def test_a_lock_is_refused_while_alive_and_taken_over_when_stale(tmp_path):
+  path = tmp_path / "run.lock"
   _lock(path, host="another-host", pid=1)
   with pytest.raises(UsageError, match=r"is in use by another run \(host another-host, pid 1, alive \d+ s ago\)"):
-    workdirs.Lock(path).acquire()
-  old = time.time() - workdirs.STALE_AFTER_S - 1  # a dead host: no heartbeat for too long
+    runlock.Lock(path).acquire()
+  old = time.time() - runlock.STALE_AFTER_S - 1  # a dead host: no heartbeat for too long
   os.utime(path, (old, old))
+  took_over = []
   for stale in ({}, {"pid": _dead_pid()}):  # then: this host, its process gone
     if stale:
       _lock(path, **stale)
-    lock = workdirs.Lock(path)
-    lock.acquire()
+    lock = runlock.Lock(path)
+    took_over.append(lock.acquire())
     assert json.loads(path.read_text())["pid"] == os.getpid()
     with pytest.raises(UsageError, match="is in use by another run"):
-      workdirs.Lock(path).acquire()  # held by this very process
+      runlock.Lock(path).acquire()  # held by this very process
     lock.release()
-    assert not path.exists()
-  assert caplog.text.count("took over the stale lock") == 2
+    assert not path.exists() and list(tmp_path.iterdir()) == [], "no lock and no claim left behind"
+  assert took_over[0].startswith(f"took over the stale lock of {tmp_path} (host another-host, pid 1): no heartbeat")
+  assert took_over[1].endswith("is gone")
+
+
+def test_a_lock_of_a_live_process_is_taken_over_only_once_its_host_rebooted(tmp_path):
+  """Same host, its pid alive (a pid is reused after a reboot): the boot id tells a lock of this
+  boot (refused) from one of a boot before (stale). Locks without a boot id compare none."""
+  path = tmp_path / "run.lock"
+  alive = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+  try:
+    for boot_id in (runlock._boot_id(), ""):
+      _lock(path, pid=alive.pid, boot_id=boot_id)
+      with pytest.raises(UsageError, match=f"is in use by another run \\(host .*, pid {alive.pid}, alive"):
+        runlock.Lock(path).acquire()
+    _lock(path, pid=alive.pid, boot_id="a-boot-before")
+    lock = runlock.Lock(path)
+    assert lock.acquire().endswith(f"(host {socket.gethostname()}, pid {alive.pid}): its host rebooted since")
+    lock.release()
+  finally:
+    alive.communicate()
+  assert runlock._boot_id(), "Linux gives every boot an id"
+
+
+def test_a_held_lock_is_refreshed_by_its_heartbeat(tmp_path, monkeypatch):
+  """A lock not refreshed for STALE_AFTER_S is stale; its holder's heartbeat refreshes it first."""
+  monkeypatch.setattr(runlock, "HEARTBEAT_S", 0.01)
+  path = tmp_path / "run.lock"
+  lock = runlock.Lock(path)
+  lock.acquire()
+  try:
+    old = time.time() - runlock.STALE_AFTER_S - 10  # as if the last beat were too long ago
+    os.utime(path, (old, old))
+    deadline = time.time() + 60
+    while path.stat().st_mtime < time.time() - 60:  # the next beat refreshes it
+      assert time.time() < deadline, "no heartbeat refreshed the lock"
+      time.sleep(0.01)
+    with pytest.raises(UsageError, match="is in use by another run"):
+      runlock.Lock(path).acquire()
+  finally:
+    lock.release()
+
+
+def test_a_late_taker_deletes_no_newer_lock_and_a_dead_takers_claim_blocks_nothing(tmp_path):
+  """A taker that judged a lock stale, then slept while another took it over, finds other bytes
+  and deletes nothing; a claim whose creator died is itself stale."""
+  path = tmp_path / "run.lock"
+  _lock(path, pid=_dead_pid())
+  judged = path.read_bytes()
+  lock = runlock.Lock(path)
+  lock.acquire()  # the first taker
+  assert not runlock.delete_if_unchanged(path, judged) and json.loads(path.read_text())["pid"] == os.getpid()
+  lock.release()
+  _lock(path, pid=_dead_pid())
+  claim = runlock.claim_path(path, path.read_bytes())
+  _lock(claim, pid=_dead_pid())  # a taker killed between its claim and its deletion
+  lock = runlock.Lock(path)
+  assert "is gone" in lock.acquire()
+  lock.release()
+  assert list(tmp_path.iterdir()) == []
+
+
+def test_of_many_processes_taking_over_one_stale_lock_at_once_one_holds_it(tmp_path):
+  """RACERS processes released together (a barrier) at a stale lock, ROUNDS times: in every round
+  exactly one holds it (and its file is its own); the others are refused."""
+  racers, rounds = 5, 100
+  dead = {"host": socket.gethostname(), "pid": _dead_pid(), "boot_id": ""}
+  paths = []
+  for number in range(rounds):
+    path = tmp_path / str(number) / "run.lock"
+    path.parent.mkdir()
+    path.write_text(json.dumps({**dead, "started": str(number)}))
+    paths.append(str(path))
+  context = multiprocessing.get_context("spawn")  # this process runs threads: no fork
+  barrier, results = context.Barrier(racers), context.Queue()
+  processes = [context.Process(target=_lock_race.race, args=(paths, barrier, results)) for _ in range(racers)]
+  for process in processes:
+    process.start()
+  try:
+    outcomes = dict(results.get(timeout=300) for _ in processes)
+  finally:
+    for process in processes:
+      process.join(timeout=60)
+  by_round = [[outcome for pid in outcomes for n, outcome in outcomes[pid] if n == number] for number in range(rounds)]
+  errors = [outcome for pid in outcomes for n, outcome in outcomes[pid] if n < 0]
+  assert not errors, errors[0]
+  assert [sorted(outcome) for outcome in by_round] == [["holds"] + ["lost"] * (racers - 1)] * rounds, [
+    (number, outcome)
+    for number, outcome in enumerate(by_round)
+    if sorted(outcome)[0] != "holds" or outcome.count("lost") != racers - 1
+  ]
+  assert not [p for p in tmp_path.rglob("*") if p.is_file()], "no lock and no claim left behind"
 
 
 def test_a_second_run_on_a_workdir_in_use_is_refused(tmp_path):
@@ -298,8 +390,28 @@ def _in_group(pid: int, pgid: int) -> bool:
   return int(fields[2]) == pgid and fields[0] != "Z"  # zombies are gone, just not reaped
 
 
+@pytest.fixture
+def sigint_as_in_a_terminal():
+  """SIGINT raising KeyboardInterrupt in this process, and at its default in the commands it
+  starts, as in a terminal's foreground job, whatever this test session started with: a test
+  command run in the background (`python -m pytest &` in a script) inherits SIGINT ignored, and
+  so would every command it starts."""
+  previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+  yield
+  signal.signal(signal.SIGINT, previous)
+
+
+def _wait_until(condition, what: str, timeout: float = 60) -> None:
+  """Waits for `condition()` (a signal handler's effect: handlers run between bytecodes of this
+  thread, at once or a moment later) until `timeout`, then fails naming `what`."""
+  deadline = time.monotonic() + timeout
+  while not condition():
+    assert time.monotonic() < deadline, f"waited {timeout} s for {what}"
+    time.sleep(0.001)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_during_training_saves_and_exits_cleanly_workers_included(tmp_path, signum):
+def test_a_signal_during_training_saves_and_exits_cleanly_workers_included(tmp_path, signum, sigint_as_in_a_terminal):
   run = _start_group(tmp_path, ("num_train_steps", 100000), ("checkpoint_every_steps", 100000), ("log_every_steps", 2))
   deadline = time.time() + 240
   while not (tmp_path / "metrics.jsonl").exists():
@@ -317,18 +429,29 @@ def test_a_signal_during_training_saves_and_exits_cleanly_workers_included(tmp_p
 def test_a_signal_during_the_first_step_saves_it(tmp_path):
   run = _start_group(tmp_path, ("num_train_steps", 100000), ("checkpoint_every_steps", 100000))
   deadline = time.time() + 240
-  while len(_workers(run.pid)) < 2:  # the data workers run: the first step waits for their batches
+  # The data workers run and ignore signals (they set that first thing): the first step waits for
+  # their batches, and a signal to the group reaches the main process alone.
+  while len(_workers(run.pid)) < 2 or not all(
+    _ignores(pid, signal.SIGINT, signal.SIGTERM) for pid in _workers(run.pid)
+  ):
     assert run.poll() is None and time.time() < deadline, "the run ended early"
-    time.sleep(0.05)
+    time.sleep(0.01)
   os.killpg(run.pid, signal.SIGTERM)
   _, err = run.communicate(timeout=240)
   assert run.returncode == 0 and "Traceback" not in err and "\nerror: " not in "\n" + err, err
   summary = json.loads((tmp_path / "summary.json").read_text())
-  assert summary["preempted"]
-  if summary["step"]:  # the first step had ended
-    assert f"SIGTERM: saved checkpoint at step {summary['step']}" in err and _steps(tmp_path) == [summary["step"]]
-  else:  # the signal ended a worker still starting, before it ignores signals: nothing was trained
-    assert "SIGTERM: stopped before the first step, nothing to save" in err and not _steps(tmp_path)
+  assert summary["preempted"] and summary["step"] >= 1, err
+  assert f"SIGTERM: saved checkpoint at step {summary['step']}" in err and _steps(tmp_path) == [summary["step"]]
+
+
+def _ignores(pid: int, *signums) -> bool:
+  """Whether process `pid` ignores every one of `signums` (its SigIgn mask in /proc)."""
+  try:
+    status = Path(f"/proc/{pid}/status").read_text()
+  except OSError:
+    return False
+  ignored = int(re.search(r"^SigIgn:\s*([0-9a-f]+)$", status, re.M).group(1), 16)
+  return all(ignored >> (signum - 1) & 1 for signum in signums)
 
 
 def _workers(pgid: int) -> list[int]:
@@ -343,16 +466,76 @@ def _cmdline(pid: int) -> str:
     return ""
 
 
-def test_a_second_signal_aborts_at_once_with_one_line():
-  with runtime.PreemptionGuard() as guard:
-    assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler, "the guard handles Ctrl-C"
-    os.kill(os.getpid(), signal.SIGINT)
-    assert guard.received == "SIGINT" and guard.should_stop(1)
-    with pytest.raises(KeyboardInterrupt):
+def _interrupt_self(argv) -> None:
+  """A command that gets a Ctrl-C: SIGINT to itself, then its work (until the handler raises)."""
+  del argv
+  os.kill(os.getpid(), signal.SIGINT)
+  _wait_until(lambda: False, "Ctrl-C to interrupt the command")
+
+
+def test_a_second_signal_aborts_at_once_with_one_line(sigint_as_in_a_terminal):
+  with pytest.raises(KeyboardInterrupt):  # raised again as the guard exits
+    with runtime.PreemptionGuard() as guard:
+      assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler, "the guard handles Ctrl-C"
       os.kill(os.getpid(), signal.SIGINT)
-      time.sleep(1)  # the handler runs between bytecodes: here
-  code, _, err = run_main(cli.command(lambda argv: os.kill(os.getpid(), signal.SIGINT)), "x")
+      _wait_until(lambda: guard.received is not None, "the guard to see the first signal")
+      assert guard.received == "SIGINT" and guard.should_stop(1)
+      try:
+        os.kill(os.getpid(), signal.SIGTERM)  # a second signal, of either kind
+        _wait_until(lambda: False, "the second signal to interrupt")
+      except KeyboardInterrupt:
+        pass  # swallowed, as Python swallows it in a garbage-collection callback or a __del__
+      with pytest.raises(KeyboardInterrupt):
+        guard.should_stop(2)  # raised again
+  assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "the guard's handlers are gone"
+  code, _, err = run_main(cli.command(_interrupt_self), "x")
   assert "interrupted" in assert_one_line_error(code, err, code=130)
+
+
+def test_a_run_started_with_sigint_ignored_keeps_ignoring_it():
+  """A background job of a non-interactive shell starts with SIGINT ignored, so that a Ctrl-C
+  meant for the foreground job spares it; SIGTERM (preemption) is handled all the same."""
+  previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+  try:
+    with runtime.PreemptionGuard() as guard:
+      assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+      os.kill(os.getpid(), signal.SIGINT)  # discarded
+      os.kill(os.getpid(), signal.SIGTERM)
+      _wait_until(lambda: guard.received is not None, "the guard to see SIGTERM")
+      assert guard.received == "SIGTERM"
+    assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+  finally:
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_a_second_signal_during_training_stops_at_once_and_the_checkpoints_stay_intact(
+  tmp_path, sigint_as_in_a_terminal
+):
+  """Ctrl-C, then SIGTERM (two signals: two Ctrl-Cs in a row could arrive as one) to a run saving
+  a checkpoint every 2 steps: exit code 130 and one line at once, no summary, no lock, no
+  worker left; every checkpoint it completed is as it was and the newest restores."""
+  flags = (
+    ("num_train_steps", 100000),
+    ("checkpoint_every_steps", 2),
+    ("log_every_steps", 2),
+    ("keep_checkpoints", 1000),
+  )
+  run = _start_group(tmp_path, *flags)
+  deadline = time.time() + 240
+  while not (tmp_path / "checkpoints" / "2").exists():  # renamed there once complete
+    assert run.poll() is None and time.time() < deadline, "the run ended before it saved step 2"
+    time.sleep(0.05)
+  before = _files(tmp_path / "checkpoints" / "2")
+  os.killpg(run.pid, signal.SIGINT)
+  os.killpg(run.pid, signal.SIGTERM)
+  _, err = run.communicate(timeout=120)
+  assert run.returncode == 130 and "Traceback" not in err, err
+  assert err.splitlines()[-1] == "error: interrupted: stopped without saving (the newest checkpoint, if any, is intact)"
+  assert [line for line in err.splitlines() if line.startswith("error: ")] == [err.splitlines()[-1]]
+  assert _files(tmp_path / "checkpoints" / "2") == before
+  assert checkpoint.load_latest(tmp_path)[2] == _steps(tmp_path)[-1], "the newest checkpoint restores"
+  assert not (tmp_path / "summary.json").exists() and not (tmp_path / "run.lock").exists()
+  assert _group_gone(run.pid), "the data workers ended with the run"
 
 
 def test_sigkill_leaves_no_worker_and_no_shared_memory_behind(tmp_path):
