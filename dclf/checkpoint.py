@@ -72,12 +72,21 @@ class Checkpointer:
   """Keeps the newest `keep` steps; saves asynchronously (call `wait` before exiting).
 
   `writer=False` (evaluation, prediction: a run may be writing the folder) neither creates the
-  folder nor removes leftovers of unfinished saves."""
+  folder nor removes leftovers of unfinished saves. With several processes, saving is collective
+  (every process writes its part) but restoring is each process's own: orbax's restore waits at
+  barriers, which a process that fails a step the others restore would miss, and the processes'
+  barriers would pair up wrongly from then on (the trainer then agrees on one step)."""
 
   def __init__(self, workdir, keep: int = 3, *, writer: bool = True):
     self.directory = Path(workdir).absolute() / "checkpoints"
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=writer, cleanup_tmp_directories=writer)
     self._manager = ocp.CheckpointManager(self.directory, options=options)
+    self._reader = self._manager
+    if jax.process_count() > 1:
+      me = jax.process_index()
+      alone = ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me})
+      options = ocp.CheckpointManagerOptions(read_only=True, create=False, multiprocessing_options=alone)
+      self._reader = ocp.CheckpointManager(self.directory, options=options)
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
@@ -94,13 +103,13 @@ class Checkpointer:
     items = {"state": ocp.args.StandardRestore(target_tree)}
     if data_state is not None and self.has_data_state(step):
       items["data"] = grain.checkpoint.CheckpointRestore(data_state)
-    return self._manager.restore(step, args=ocp.args.Composite(**items))["state"]
+    return self._reader.restore(step, args=ocp.args.Composite(**items))["state"]
 
   def restore_latest(self, target_tree=None, data_state=None) -> tuple[int, dict] | None:
     """(step, state tree) of the newest step that restores, None when there is no step; newer
     ones are skipped with a warning. ValueError when no step restores."""
     failed = {}
-    for step in sorted(self._manager.all_steps(), reverse=True):
+    for step in sorted(self._reader.all_steps(), reverse=True):
       if data_state is not None:
         data_state.set_state(None)  # a failed attempt may have set it
       try:
@@ -129,6 +138,7 @@ class Checkpointer:
     if jax.process_count() > 1:
       multihost_utils.sync_global_devices("dclf: unreadable checkpoints set aside")
     self._manager.reload()
+    self._reader.reload()
 
   def has_data_state(self, step: int) -> bool:
     """Whether `step` holds this process's data position: imported weights hold none, and a run
@@ -141,6 +151,8 @@ class Checkpointer:
 
   def close(self) -> None:
     self._manager.close()
+    if self._reader is not self._manager:
+      self._reader.close()
 
 
 def load_latest(workdir) -> tuple[ml_collections.ConfigDict, dict, int]:

@@ -9,6 +9,7 @@ test split) or `DATASET:SPLIT`. --data_dir (default: W's) is where the dataset i
 """
 
 import sys
+from pathlib import Path
 
 from dclf import cli
 
@@ -27,21 +28,24 @@ def _parser() -> cli.ArgumentParser:
 
 
 def run(workdir, split: str, data_dir=None, batch_size=None):
-  """Evaluates and writes the report; returns it and its folder."""
+  """Evaluates and writes the report, holding W's lock (refused while a run trains in W: its
+  checkpoints rotate and its own reports go to W/eval/ too); returns the report and its folder."""
   # JAX, orbax and tfds take seconds to import: not at the top, so --help and usage errors answer at once.
+  from dclf import workdir as workdirs  # pylint: disable=g-import-not-at-top
   from dclf.evaluation import evaluator  # pylint: disable=g-import-not-at-top
   from dclf.inference import Predictor  # pylint: disable=g-import-not-at-top
 
-  predictor = Predictor(workdir)
-  report = evaluator.evaluate_split(
-    predictor.batch_predictor,
-    predictor.config,
-    split,
-    workdir,
-    predictor.step,
-    data_dir=data_dir,
-    batch_size=batch_size,
-  )
+  with workdirs.locked(Path(workdir), "dclf.evaluate"):
+    predictor = Predictor(workdir)
+    report = evaluator.evaluate_split(
+      predictor.batch_predictor,
+      predictor.config,
+      split,
+      workdir,
+      predictor.step,
+      data_dir=data_dir,
+      batch_size=batch_size,
+    )
   return report, evaluator.output_dir(workdir, split, predictor.config.dataset)
 
 

@@ -321,6 +321,8 @@ class DataState:
     return self.state
 
   def set_state(self, state: bytes):
+    if state is not None:
+      json.loads(state)  # a damaged position fails its checkpoint's restore, not the run after it
     self.state = state
 
   def start_prefetch(self):

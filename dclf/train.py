@@ -173,19 +173,33 @@ def _log_input_wait(input_wait: InputWait, waited: float, config, loader) -> Non
     )
 
 
+_NO_CHECKPOINT, _NONE_RESTORES = -1, -2  # what a process found, beside the step it restored
+
+
 def _resume(checkpointer, initial: state.TrainState, data_state) -> state.TrainState | None:
   """The state (and data position) of the newest checkpoint that every process restores; None
-  without one. Newer checkpoints, which do not restore, are set aside (moved, never deleted)."""
+  without one. Newer checkpoints, which do not restore, are set aside (moved, never deleted).
+  Each process restores on its own, then all agree on the oldest of their steps: every process
+  takes part in the same collectives, whatever it found (one raising alone would hang the rest)."""
+  target, error = jax.device_get(initial.checkpoint_tree()), None
   try:
-    found = checkpointer.restore_latest(jax.device_get(initial.checkpoint_tree()), data_state)
+    found = checkpointer.restore_latest(target, data_state)
   except ValueError as e:
-    raise RunError(f"{e}; they are left as they are: move them away to start afresh") from None
-  if found is None:
+    found, error = None, e
+  mine = found[0] if found else _NONE_RESTORES if error else _NO_CHECKPOINT
+  steps = [int(s) for s in multihost_utils.process_allgather(np.int32(mine))] if jax.process_count() > 1 else [mine]
+  if _NONE_RESTORES in steps:
+    reason = error or f"process {steps.index(_NONE_RESTORES)} restores no checkpoint in {checkpointer.directory}"
+    raise RunError(f"{reason}; they are left as they are: move them away to start afresh")
+  if max(steps) == _NO_CHECKPOINT:
     return None
-  step, tree = found
-  agreed = int(np.min(multihost_utils.process_allgather(np.int32(step)))) if jax.process_count() > 1 else step
-  if agreed != step:
-    step, tree = agreed, checkpointer.restore(agreed, jax.device_get(initial.checkpoint_tree()), data_state)
+  if _NO_CHECKPOINT in steps:
+    raise RunError(
+      f"process {steps.index(_NO_CHECKPOINT)} sees no checkpoint in {checkpointer.directory}, the others do: "
+      "every process needs the same workdir (a folder all hosts share)"
+    )
+  step = min(steps)
+  tree = found[1] if step == mine else checkpointer.restore(step, target, data_state)
   checkpointer.set_aside_after(step)
   log("resuming from checkpoint at step %d in %s", step, checkpointer.directory)
   if not checkpointer.has_data_state(step):

@@ -112,6 +112,25 @@ def test_sigterm_on_one_host_stops_all_at_one_step_then_resumes(tmp_path, one_pr
   _assert_same_run(tmp_path, one_process_two_devices)
 
 
+def test_a_checkpoint_damaged_on_one_host_is_skipped_by_every_host(tmp_path):
+  """Step 8's data position of process 1 is damaged: process 1 cannot restore step 8, process 0
+  can. Both resume from step 4, the newest step every process restores, and train on in step
+  (a process resuming elsewhere would leave the other waiting at a collective)."""
+  _wait(_start_processes(tmp_path, "--config.num_train_steps=8", "--config.checkpoint_every_steps=4"))
+  (tmp_path / "checkpoints" / "8" / "data" / "process_1-of-2.json").write_text("{not json")
+  (_, first), (_, second) = _wait(
+    _start_processes(tmp_path, "--config.num_train_steps=12", "--config.checkpoint_every_steps=4")
+  )
+  assert "checkpoint 8 in" in second and "does not restore (Expecting property name" in second
+  assert "checkpoint 8 in" not in first, "process 0 restores step 8, and resumes from step 4 all the same"
+  assert "resuming from checkpoint at step 4" in first and "moved checkpoint 8, which does not restore" in first
+  assert (tmp_path / "unreadable_checkpoints" / "8" / "data").is_dir()
+  positions = [
+    json.loads((tmp_path / "checkpoints" / "12" / "data" / f"process_{i}-of-2.json").read_text()) for i in (0, 1)
+  ]
+  assert [p["next_batch"] for p in positions] == [12, 12], "both read 8 batches after step 4's position"
+
+
 def test_checkpoint_from_two_devices_resumes_on_one(tmp_path, one_process_two_devices):
   _single_process(tmp_path, "--config.num_train_steps=8", "--config.checkpoint_every_steps=4", devices=2)
   resumed = _single_process(tmp_path, "--config.num_train_steps=40", "--config.checkpoint_every_steps=4", devices=1)

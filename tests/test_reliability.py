@@ -11,6 +11,8 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from PIL import Image
 
 from dclf import checkpoint, cli, errors, runlock, runtime, train
 from dclf.errors import UsageError
+from dclf.evaluate import main as evaluate_main
 from dclf.predict import main as predict_main
 
 import _lock_race
@@ -156,6 +159,38 @@ def test_files_follow_the_umask(tmp_path):
     assert (tmp_path / name).stat().st_mode & 0o777 == 0o640, name
 
 
+def test_evaluate_is_refused_while_a_run_holds_the_workdir_and_holds_it_while_it_writes(tmp_path, monkeypatch):
+  """dclf.evaluate writes W/eval/, where the run writes its own reports, while the run rotates its
+  checkpoints: it takes W's lock, so it never runs beside the run (nor the run beside it)."""
+  from dclf.evaluation import evaluator  # pylint: disable=g-import-not-at-top
+
+  train.train_and_evaluate(tiny_config(num_train_steps=2, checkpoint_every_steps=2, log_every_steps=2), tmp_path)
+  before = _files(tmp_path)
+  run = runlock.Lock(tmp_path / "run.lock")  # a run training there (this live process)
+  run.acquire()
+  try:
+    code, _, err = run_main(evaluate_main, "--workdir", tmp_path, "--split", "validation")
+    assert f"{tmp_path} is in use by another run (host " in assert_one_line_error(code, err)
+    assert _files(tmp_path) == {**before, "run.lock": (tmp_path / "run.lock").read_bytes()}
+  finally:
+    run.release()
+  holders = []
+  evaluate_split = evaluator.evaluate_split
+  monkeypatch.setattr(
+    evaluator,
+    "evaluate_split",
+    lambda *a, **k: (
+      holders.append(json.loads((tmp_path / "run.lock").read_text())["command"]) or evaluate_split(*a, **k)
+    ),
+  )
+  code, _, err = run_main(evaluate_main, "--workdir", tmp_path, "--split", "validation")
+  assert code == 0, err
+  assert holders == ["dclf.evaluate"] and not (tmp_path / "run.lock").exists()
+  with pytest.raises(UsageError, match=r"is in use by another run \(host .*, dclf.evaluate, alive"):
+    with _workdirs().locked(tmp_path, "dclf.evaluate"):
+      train.train_and_evaluate(tiny_config(num_train_steps=4), tmp_path)  # a run while evaluate holds it
+
+
 # Divergence --------------------------------------------------------------------------------------
 
 
@@ -182,7 +217,7 @@ def test_a_diverging_run_stops_and_keeps_its_finite_checkpoints(tmp_path):
   assert max(row["step"] for row in rows) < nan_step
 
 
-def test_predict_refuses_a_checkpoint_of_nan_weights(tmp_path, capsys):
+def test_predict_and_evaluate_refuse_a_checkpoint_of_nan_weights(tmp_path):
   train.train_and_evaluate(tiny_config(num_train_steps=2, checkpoint_every_steps=2, log_every_steps=2), tmp_path)
   checkpointer = checkpoint.Checkpointer(tmp_path)
   tree = checkpointer.restore(2)
@@ -194,6 +229,10 @@ def test_predict_refuses_a_checkpoint_of_nan_weights(tmp_path, capsys):
   Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(photo)
   code, out, err = run_main(predict_main, "--workdir", tmp_path, photo)
   assert "checkpoint 4 holds NaN or infinite weights" in assert_one_line_error(code, err) and not out
+  reports = _files(tmp_path / "eval")
+  code, out, err = run_main(evaluate_main, "--workdir", tmp_path, "--split", "validation")
+  assert "checkpoint 4 holds NaN or infinite weights" in assert_one_line_error(code, err) and not out
+  assert _files(tmp_path / "eval") == reports and not (tmp_path / "run.lock").exists()
 
 
 # Damaged checkpoints -----------------------------------------------------------------------------
@@ -208,15 +247,22 @@ def _remove_metadata(step_dir: Path) -> None:
   (step_dir / "state" / "_METADATA").unlink()
 
 
-@pytest.mark.parametrize("damage", [_truncate_arrays, _remove_metadata])
-def test_a_damaged_newest_checkpoint_falls_back_to_the_newest_intact_one(tmp_path, caplog, damage):
+def _garble_data_position(step_dir: Path) -> None:
+  (step_dir / "data" / "process_0-of-1.json").write_text("{not json")
+
+
+@pytest.mark.parametrize(
+  "damage, weights_intact", [(_truncate_arrays, False), (_remove_metadata, False), (_garble_data_position, True)]
+)
+def test_a_damaged_newest_checkpoint_falls_back_to_the_newest_intact_one(tmp_path, caplog, damage, weights_intact):
   config = dict(checkpoint_every_steps=3, log_every_steps=3, keep_checkpoints=5)
   train.train_and_evaluate(tiny_config(num_train_steps=6, **config), tmp_path)
   damage(tmp_path / "checkpoints" / "6")
   broken = _files(tmp_path / "checkpoints" / "6")
-  assert checkpoint.load_latest(tmp_path)[2] == 3  # evaluate and predict fall back too
-  assert "checkpoint 6 in" in caplog.text and "does not restore" in caplog.text
+  # evaluate and predict fall back too, unless only the data position (which they do not read) is damaged
+  assert checkpoint.load_latest(tmp_path)[2] == (6 if weights_intact else 3)
   summary = train.train_and_evaluate(tiny_config(num_train_steps=9, **config), tmp_path)
+  assert "checkpoint 6 in" in caplog.text and "does not restore" in caplog.text
   assert summary["step"] == 9 and _steps(tmp_path) == [3, 6, 9]
   assert _files(tmp_path / "unreadable_checkpoints" / "6") == broken, "kept as it was, out of the way"
 
@@ -602,6 +648,34 @@ def test_an_internal_error_is_one_line_and_its_trace_goes_to_the_workdir(tmp_pat
   monkeypatch.setenv(cli.TRACEBACK_ENV, "1")
   with pytest.raises(RuntimeError, match="a bug"):
     cli.command(failing)("y")
+
+
+class _FailsWhenCollected:
+  def __del__(self):
+    raise ValueError("a failing __del__")
+
+
+def _fail_in_the_background(argv) -> int:
+  """A command that succeeds while a thread of it and a `__del__` raise."""
+  thread = threading.Thread(target=lambda: 1 / 0, name="a-library-thread")
+  thread.start()
+  thread.join()
+  _FailsWhenCollected()  # collected at once: its __del__ raises where no caller can catch
+  return 2 if argv == ["fail"] else 0
+
+
+def test_exceptions_in_background_threads_and_del_go_to_a_trace_file(tmp_path, monkeypatch):
+  monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where a command without a workdir writes traces
+  code, out, err = run_main(cli.command(_fail_in_the_background), "succeed")
+  assert code == 0 and not out and "Traceback" not in err and err.count("\n") == 1, err
+  line = re.fullmatch(r"warning: 2 exception\(s\) in background threads; full trace in (\S+)\n", err)
+  assert line, err
+  trace = Path(line.group(1))
+  assert trace.parent == tmp_path
+  trace = trace.read_text()
+  assert "ZeroDivisionError" in trace and "ValueError: a failing __del__" in trace
+  code, _, err = run_main(cli.command(_fail_in_the_background), "fail")
+  assert code == 2 and err == "", "a failing command's own line says what failed; the traces stay in their file"
 
 
 def test_checkpoints_of_another_layout_are_never_moved_aside(tmp_path):

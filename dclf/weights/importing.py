@@ -13,6 +13,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from dclf import checkpoint, optim, state
+from dclf import workdir as workdirs
 from dclf.errors import UsageError
 from dclf.weights.conversion import convert
 
@@ -63,10 +64,15 @@ def _set_preprocess(config, trained_on, overrides: list[str]) -> str:
 
 
 def import_file(model: str, config_name: str, file: Path, workdir: Path, overrides: list[str]) -> str:
-  """Converts `file` for `model` (configured by configs/<config_name>.py), writes `workdir`,
-  returns a one-line summary."""
-  if checkpoint.config_path(workdir).exists() or (workdir / "checkpoints").exists():
-    raise UsageError(f"{workdir} already holds a run: import into a new workdir")
+  """Converts `file` for `model` (configured by configs/<config_name>.py), writes `workdir`
+  (holding its lock: no run starts there meanwhile), returns a one-line summary."""
+  with workdirs.locked(workdir, "dclf.weights import"):
+    if checkpoint.config_path(workdir).exists() or (workdir / "checkpoints").exists():
+      raise UsageError(f"{workdir} already holds a run: import into a new workdir")
+    return _import(model, config_name, file, workdir, overrides)
+
+
+def _import(model: str, config_name: str, file: Path, workdir: Path, overrides: list[str]) -> str:
   if any(arg.startswith("--config.init_from=") for arg in overrides):
     raise UsageError("import reads FILE; --config.init_from has no use here")
   config = load_config(config_name, overrides)

@@ -138,6 +138,35 @@ def test_import_errors_leave_the_workdir_as_it_was(tmp_path, softmax_file):
   assert not (tmp_path / "new").exists()
 
 
+def test_import_is_refused_while_a_run_holds_the_workdir_and_holds_it_while_it_writes(
+  tmp_path, softmax_file, monkeypatch
+):
+  from dclf import runlock  # pylint: disable=g-import-not-at-top
+  from dclf.weights import importing  # pylint: disable=g-import-not-at-top
+
+  workdir = tmp_path / "w"
+  workdir.mkdir()
+  run = runlock.Lock(workdir / "run.lock")  # a run starting there (this live process)
+  run.acquire()
+  try:
+    err = fails("import", "softmax", softmax_file[0], "--workdir", workdir, f"--config.image_size={SIZE}")
+    assert f"{workdir} is in use by another run" in err and [p.name for p in workdir.iterdir()] == ["run.lock"]
+  finally:
+    run.release()
+  holders = []
+  write = importing._write_workdir
+  monkeypatch.setattr(
+    importing,
+    "_write_workdir",
+    lambda w, *a: holders.append(json.loads((w / "run.lock").read_text())["command"]) or write(w, *a),
+  )
+  code, _, err = run_main(
+    weights_main, "import", "softmax", softmax_file[0], "--workdir", workdir, f"--config.image_size={SIZE}"
+  )
+  assert code == 0, err
+  assert holders == ["dclf.weights import"] and not (workdir / "run.lock").exists()
+
+
 def test_an_explicit_preprocess_wins_over_the_files(tmp_path, softmax_file):
   code, out, err = run_main(
     weights_main,
