@@ -9,6 +9,7 @@ import os
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from configs import default
@@ -101,29 +102,37 @@ def test_real_data_feeds_the_trainers_loader_every_step(tiny_config):
 
 
 def test_the_benchmark_times_the_trainers_own_step(tiny_config, tmp_path, monkeypatch):
-  """Both the trainer and the benchmark get their steps from `steps.compile_steps`, and the
-  benchmark's train call (function and arguments) reaches the trainer's loss after N steps from the
-  same state and batch."""
+  """The executable the benchmark compiles ahead of time (`lower(...).compile()`) and times is the
+  trainer's train step (`steps.compile_steps(...).train`, which `dclf.train` calls): from the same
+  state and batch, both give the same losses and the same state, step after step."""
   from dclf import parallel, state, train  # pylint: disable=g-import-not-at-top
-  from dclf.bench import data, jax_runner  # pylint: disable=g-import-not-at-top
+  from dclf.bench import data  # pylint: disable=g-import-not-at-top
 
-  built = []
-  compile_steps = steps.compile_steps
+  built, compiled = [], []
+  compile_steps, compile_lowered = steps.compile_steps, jax.stages.Lowered.compile
   monkeypatch.setattr(steps, "compile_steps", lambda config, par: built.append(compile_steps(config, par)) or built[-1])
   train.train_and_evaluate(tiny_config, tmp_path)
+  trainer_steps = built[0]
+  monkeypatch.setattr(
+    jax.stages.Lowered, "compile", lambda self, *a, **k: compiled.append(compile_lowered(self, *a, **k)) or compiled[-1]
+  )
   suite.benchmark(tiny_config, modes=("train",), parallelisms=("pmap",), num_steps=1, warmup=0)
-  trainer_steps, bench_steps = built[0], built[-1]
-  assert len(built) >= 2 and trainer_steps is not bench_steps
+  assert len(compiled) == 1, "the benchmark compiles the one step it times ahead of time"
+  timed, bench_steps = compiled[0], built[-1]
 
   par = parallel.create("pmap")
   initial = state.initial_state(tiny_config)
   batch = par.put_batch(data.synthetic_batch(tiny_config, 3))
-  bench_fn, bench_args, _ = jax_runner.MODES["train"](bench_steps)
-  trained, benched = par.put_state(initial), par.put_state(initial)
+  trained, benched = par.put_state(initial), par.put_state(initial)  # each step donates its state
   for _ in range(3):
     trained, trainer_metrics = trainer_steps.train(trained, batch, trainer_steps.rng)
-    benched, bench_metrics = bench_fn(benched, batch, *bench_args)
-  assert float(par.get_replicated(trainer_metrics)["loss"]) == float(par.get_replicated(bench_metrics)["loss"])
+    # The same values in the executable's own structure (its state's static fields are the
+    # benchmark's objects: equal, not identical).
+    (args, kwargs) = jax.tree.unflatten(timed.in_tree, jax.tree.leaves(((benched, batch, bench_steps.rng), {})))
+    benched, bench_metrics = timed(*args, **kwargs)
+    assert float(par.get_replicated(trainer_metrics)["loss"]) == float(par.get_replicated(bench_metrics)["loss"])
+  for got, want in zip(jax.tree.leaves(par.get_state(benched)), jax.tree.leaves(par.get_state(trained)), strict=True):
+    np.testing.assert_array_equal(got, want)
 
 
 def test_timing_loop_counts_and_syncs():

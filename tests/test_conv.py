@@ -113,25 +113,31 @@ def test_unknown_method_is_an_error(monkeypatch):
 
 
 @pytest.mark.parametrize("use_bias", [True, False])
-def test_module_matches_flax_conv(use_bias):
+def test_module_matches_flax_conv(use_bias, monkeypatch):
   """Same parameter tree (names, shapes, initial values), outputs and gradients (kernel, bias,
-  input) as flax.linen.Conv, and the analytic FLOP counter still sees it as a convolution."""
-  kwargs = {"features": 16, "kernel_size": (3, 3), "strides": 2, "padding": "SAME", "use_bias": use_bias}
+  input) as flax.linen.Conv, on a layer where `auto` computes the kernel gradient as per-tap
+  matrix products on this CPU: 3x3/2 from 4 to 1024 channels, an output gradient of 2^21
+  elements, the cheapest 3x3 layer over both thresholds (in x out >= 64 x 64, output >= 2^21)."""
+  monkeypatch.setenv(conv_lib.ENV, "auto")
+  kwargs = {"features": 1024, "kernel_size": (3, 3), "strides": 2, "padding": "SAME", "use_bias": use_bias}
   ours, theirs = conv_lib.Conv(**kwargs), nn.Conv(**kwargs)
   assert isinstance(ours, nn.Conv)
-  x = jax.random.normal(jax.random.key(1), (2, 9, 9, 8))
+  x = jax.random.normal(jax.random.key(1), (2, 63, 63, 4))
   variables = ours.init(jax.random.key(2), x)
   reference = theirs.init(jax.random.key(2), x)
   assert jax.tree.structure(variables) == jax.tree.structure(reference)
   jax.tree.map(np.testing.assert_array_equal, variables, reference)
   assert set(variables["params"]) == ({"kernel", "bias"} if use_bias else {"kernel"})
-  assert variables["params"]["kernel"].shape == (3, 3, 8, 16)
+  assert variables["params"]["kernel"].shape == (3, 3, 4, 1024)
+  assert conv_lib.use_taps_on_cpu((3, 3, 4, 1024), ours.apply(variables, x).shape)
 
   def loss(module):
     return lambda v, x: jnp.sum(jnp.tanh(module.apply(v, x)) ** 2)
 
-  got = jax.jit(jax.value_and_grad(loss(ours), (0, 1)))(variables, x)
-  want = jax.jit(jax.value_and_grad(loss(theirs), (0, 1)))(variables, x)
+  ours_grad, theirs_grad = (jax.jit(jax.value_and_grad(loss(m), (0, 1))) for m in (ours, theirs))
+  convolutions = [f.lower(variables, x).as_text().count("stablehlo.convolution") for f in (ours_grad, theirs_grad)]
+  assert convolutions == [2, 3], "ours: forward and input gradient only; the kernel gradient is matrix products"
+  got, want = ours_grad(variables, x), theirs_grad(variables, x)
   np.testing.assert_allclose(got[0], want[0], rtol=1e-6)
   for g, w in zip(jax.tree.leaves(got[1]), jax.tree.leaves(want[1])):
     np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6 * float(jnp.max(jnp.abs(w))))

@@ -1,10 +1,15 @@
-"""Keras 3 reference models with random weights, and writers for the older Keras file layouts.
+"""Keras 3 reference models with random weights, Keras' own writer of the `layer_names` HDF5
+layout, and hand writers for what Keras 3 can no longer write.
 
 Test-only (keras is a test dependency). The references are built in Keras itself
 (KERAS_BACKEND=jax, `weights=None`) and every weight is randomised, BatchNorm moving statistics
 included, so a converter that drops, swaps or mis-orders anything shows up in the outputs.
-The writers lay the same weights out as the files dclf must read and Keras 3 can no longer write:
-the old fchollet releases and Keras 2 weights-only / full-model files.
+Files of the Keras 2 layout (full model and weights-only `.h5`, as the poster's code and SGDNet
+saved them) are written by Keras' own legacy HDF5 writer (`save_legacy_h5`), so that no
+misunderstanding shared by a test writer and dclf's reader can pass. The hand writers cover only
+what Keras 3 cannot write: Keras 2.1.2's weight names (`conv1/kernel:0`; Keras 3 writes
+`conv1/kernel`) and the old fchollet releases (Keras 1 names); `test_readers` checks that Keras'
+own loader reads their files back.
 """
 
 import json
@@ -18,6 +23,7 @@ import h5py  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras.src.initializers import random_initializers  # noqa: E402
+from keras.src.legacy.saving import legacy_h5_format  # noqa: E402
 
 from dclf.bench.keras_reference import sgdnet_resnet50, vgg16_head  # noqa: E402
 
@@ -76,9 +82,20 @@ def _names(values):
   return np.array([v.encode("utf8") for v in values])
 
 
+def save_legacy_h5(model, path, full_model: bool):
+  """Keras' own writer of the HDF5 layout of Keras 2: `model.save("x.h5")` (any file name: SGDNet's
+  is `.pkl`), or, weights only, what `save_weights("x.h5")` wrote before Keras 3."""
+  if full_model:
+    legacy_h5_format.save_model_to_hdf5(model, str(path))
+    return
+  with h5py.File(path, "w") as f:
+    legacy_h5_format.save_weights_to_hdf5_group(f, model)
+
+
 def write_keras2_h5(model, path, full_model: bool):
-  """The layout Keras 2 (`model.save` / `save_weights` on .h5) writes: `layer_names`, and per layer
-  `weight_names` such as `conv1/kernel:0` pointing at nested datasets `<layer>/<layer>/kernel:0`."""
+  """The layout as Keras 2.1.2 itself wrote it, names included, which Keras 3 cannot: `layer_names`,
+  and per layer `weight_names` such as `conv1/kernel:0` pointing at nested datasets
+  `<layer>/<layer>/kernel:0`."""
   with h5py.File(path, "w") as f:
     group = f
     if full_model:

@@ -14,12 +14,12 @@ SIZE = 64
 
 @pytest.fixture(scope="module")
 def sgdnet(tmp_path_factory):
-  """SGDNet with random weights (BatchNorm statistics included) as SGDNet's release was saved
-  (Keras 2 full model), as Keras 3 .weights.h5, and its ResNet50 part as the old fchollet notop
-  release; plus Keras' outputs and intermediate tensors."""
+  """SGDNet with random weights (BatchNorm statistics included) in the layout SGDNet's release was
+  saved in (a full-model HDF5 file named .pkl, by Keras' own writer), as Keras 3 .weights.h5, and
+  its ResNet50 part as the old fchollet notop release; plus Keras' outputs and intermediate tensors."""
   folder = tmp_path_factory.mktemp("sgdnet")
   model, tensors = keras_refs.sgdnet_quality(SIZE)
-  keras_refs.write_keras2_h5(model, folder / "keras2_full.pkl", full_model=True)
+  keras_refs.save_legacy_h5(model, folder / "keras_full.pkl", full_model=True)
   model.save_weights(folder / "keras3.weights.h5")
   resnet_layers = model.layers[: model.layers.index(model.get_layer("res5c_branch2c")) + 3]
   keras_refs.write_fchollet_h5(model, folder / "fchollet_resnet50_notop.h5", layers=resnet_layers)
@@ -27,7 +27,7 @@ def sgdnet(tmp_path_factory):
   return folder, x, tensors.predict(x, verbose=0)
 
 
-@pytest.mark.parametrize("file", ["keras2_full.pkl", "keras3.weights.h5"])
+@pytest.mark.parametrize("file", ["keras_full.pkl", "keras3.weights.h5"])
 def test_sgdnet_quality_matches_keras(sgdnet, file):
   folder, x, reference = sgdnet
   model, run = compiled("sgdnet_quality")
@@ -44,13 +44,13 @@ def test_sgdnet_quality_matches_keras(sgdnet, file):
 def test_sgdnet_release_fills_the_classifier_features(sgdnet):
   folder, x, reference = sgdnet
   model, run = compiled("sgdnet")
-  result = weights.convert(folder / "keras2_full.pkl", zero_variables(model, SIZE))
+  result = weights.convert(folder / "keras_full.pkl", zero_variables(model, SIZE))
   assert result.kept == ["head"]
   # The quality head (two auto-named dense layers, saliency, fc1, fc2, predictions) is another kind.
   assert {"fc1", "fc2", "predictions", "saliency"} < set(result.unused) and len(result.unused) == 6
   fraw = run(result.variables, x)[1]
-  assert_parity("sgdnet keras2_full.pkl -> sgdnet features (fraw)", fraw, reference["fraw"])
-  assert_parity("sgdnet keras2_full.pkl -> sgdnet GAP", np.mean(fraw, axis=(1, 2)), reference["gap"])
+  assert_parity("sgdnet keras_full.pkl -> sgdnet features (fraw)", fraw, reference["fraw"])
+  assert_parity("sgdnet keras_full.pkl -> sgdnet GAP", np.mean(fraw, axis=(1, 2)), reference["gap"])
 
 
 def test_old_fchollet_resnet50_matches_keras(sgdnet):

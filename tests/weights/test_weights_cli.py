@@ -5,6 +5,7 @@ import json
 import shutil
 
 import h5py
+import keras
 import numpy as np
 import pytest
 from PIL import Image
@@ -40,12 +41,13 @@ def photos(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def softmax_file(tmp_path_factory, photos):
-  """The poster's softmax classifier (Keras 2 full model) and Keras' probabilities on `photos`."""
+  """The poster's softmax classifier (a full-model .h5, by Keras' own writer) and Keras'
+  probabilities on `photos`."""
   model = keras_refs.softmax_classifier(SIZE)
   x = preprocess.preprocess(np.stack([load_image(p, SIZE) for p in photos]), "raw")
   _, probabilities = keras_refs.calibrated_outputs(model, x)
   path = tmp_path_factory.mktemp("keras") / "softmax.h5"
-  keras_refs.write_keras2_h5(model, path, full_model=True)
+  keras_refs.save_legacy_h5(model, path, full_model=True)
   return path, probabilities
 
 
@@ -65,7 +67,7 @@ def test_import_predict_and_fine_tune(tmp_path, softmax_file, photos):
   assert done.returncode == 0, done.stderr
   assert (
     done.stdout.strip()
-    == f"{workdir}: softmax, 1 layer(s) from {path} (softmax classifier, Keras 2.1.2 full-model .h5); "
+    == f"{workdir}: softmax, 1 layer(s) from {path} (softmax classifier, Keras {keras.__version__} full-model .h5); "
     "preprocess raw: a classifier trained by the original code, which fed it raw 0..255 RGB"
   )
   config, imported = checkpoint.load_variables(workdir)
