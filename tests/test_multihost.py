@@ -52,7 +52,13 @@ def _start_processes(workdir, *extra, num=2):
 
 
 def _wait(procs, timeout=600):
-  outputs = [p.communicate(timeout=timeout) for p in procs]
+  try:
+    outputs = [p.communicate(timeout=timeout) for p in procs]
+  finally:  # a hung run (processes waiting at different collectives) fails the test, and ends
+    for p in procs:
+      if p.poll() is None:
+        p.kill()
+        p.communicate()
   for p, (_, err) in zip(procs, outputs):
     assert p.returncode == 0, err
   return outputs
