@@ -9,7 +9,6 @@ test split) or `DATASET:SPLIT`. --data_dir (default: W's) is where the dataset i
 """
 
 import sys
-from pathlib import Path
 
 from dclf import cli
 
@@ -35,7 +34,7 @@ def run(workdir, split: str, data_dir=None, batch_size=None):
   from dclf.evaluation import evaluator  # pylint: disable=g-import-not-at-top
   from dclf.inference import Predictor  # pylint: disable=g-import-not-at-top
 
-  with workdirs.locked(Path(workdir), "dclf.evaluate"):
+  with workdirs.locked(workdir, "dclf.evaluate"):
     predictor = Predictor(workdir)
     report = evaluator.evaluate_split(
       predictor.batch_predictor,

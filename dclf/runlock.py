@@ -172,6 +172,8 @@ class Lock:
         judged, age = _read(self.path)
       except FileNotFoundError:
         continue  # released or taken over meanwhile
+      except IsADirectoryError:
+        raise UsageError(f"{self.path} is a folder, not a lock file: move it away") from None
       holder = _parse(judged)
       reason = stale_reason(self.path, holder, age)
       if reason is None:

@@ -173,16 +173,17 @@ def open_run(workdir: Path, config) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def locked(workdir: Path, command: str) -> Iterator[None]:
+def locked(workdir, command: str) -> Iterator[Path]:
   """Holds `workdir`'s lock (creating the folder) while `command`, a command other than a
   training run, writes into it: `dclf.evaluate` (W/eval/), `dclf.weights import` (a new
-  workdir). Refused (UsageError) while a run or another such command holds it. Folders this
-  created and left empty are removed again."""
+  workdir); yields it as a Path. Refused (UsageError) while a run or another such command holds
+  it. Folders this created and left empty are removed again."""
+  workdir = check_path(workdir)
   created = _missing_folders(workdir)
   lock = Lock(workdir / LOCK_NAME, command)
   _lock(lock, workdir)
   try:
-    yield
+    yield workdir
   finally:
     _release(lock, created)
 

@@ -359,6 +359,15 @@ def test_a_late_taker_deletes_no_newer_lock_and_a_dead_takers_claim_blocks_nothi
   assert list(tmp_path.iterdir()) == []
 
 
+def test_a_lock_that_is_a_folder_and_an_empty_workdir_are_one_line(tmp_path, monkeypatch):
+  (tmp_path / "run.lock").mkdir()
+  code, _, err = run_main(evaluate_main, "--workdir", tmp_path, "--split", "validation")
+  assert f"{tmp_path / 'run.lock'} is a folder, not a lock file: move it away" in assert_one_line_error(code, err)
+  monkeypatch.chdir(tmp_path)
+  code, _, err = run_main(evaluate_main, "--workdir", "", "--split", "validation")
+  assert "--workdir is empty" in assert_one_line_error(code, err)  # not the current folder
+
+
 def test_of_many_processes_taking_over_one_stale_lock_at_once_one_holds_it(tmp_path):
   """RACERS processes released together (a barrier) at a stale lock, ROUNDS times: in every round
   exactly one holds it (and its file is its own); the others are refused."""

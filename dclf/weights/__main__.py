@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
   )
   convert_file.add_argument("model", choices=sorted(CONFIG_OF_MODEL))
   convert_file.add_argument("file", type=Path, help="Keras .h5 / .weights.h5 file (or a dclf workdir)")
-  convert_file.add_argument("--workdir", type=Path, required=True, help="the new workdir")
+  convert_file.add_argument("--workdir", required=True, help="the new workdir")
   return parser
 
 

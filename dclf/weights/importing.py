@@ -63,10 +63,10 @@ def _set_preprocess(config, trained_on, overrides: list[str]) -> str:
   return summary
 
 
-def import_file(model: str, config_name: str, file: Path, workdir: Path, overrides: list[str]) -> str:
+def import_file(model: str, config_name: str, file: Path, workdir, overrides: list[str]) -> str:
   """Converts `file` for `model` (configured by configs/<config_name>.py), writes `workdir`
   (holding its lock: no run starts there meanwhile), returns a one-line summary."""
-  with workdirs.locked(workdir, "dclf.weights import"):
+  with workdirs.locked(workdir, "dclf.weights import") as workdir:
     if checkpoint.config_path(workdir).exists() or (workdir / "checkpoints").exists():
       raise UsageError(f"{workdir} already holds a run: import into a new workdir")
     return _import(model, config_name, file, workdir, overrides)

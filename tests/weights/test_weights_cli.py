@@ -138,6 +138,7 @@ def test_import_errors_leave_the_workdir_as_it_was(tmp_path, softmax_file):
     "import", "softmax", softmax_file[0], "--workdir", tmp_path / "new", "--epochs=3"
   )
   assert not (tmp_path / "new").exists()
+  assert "--workdir is empty" in fails("import", "softmax", softmax_file[0], "--workdir", "")
 
 
 def test_import_is_refused_while_a_run_holds_the_workdir_and_holds_it_while_it_writes(
