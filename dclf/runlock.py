@@ -38,6 +38,7 @@ HEARTBEAT_S = 30.0
 STALE_AFTER_S = 300.0
 WAIT_S = 30.0  # at most this long for another taker's claim to go; then the lock is refused
 _POLL_S = 0.005
+_BEING_WRITTEN_S = 5.0  # a lock this young without a holder is being written: wait for it
 _MAX_CLAIM_DEPTH = 2  # claims of claims (dead takers) looked through at most
 
 _HELD = set()  # the locks and claims this process holds
@@ -175,6 +176,9 @@ class Lock:
       except IsADirectoryError:
         raise UsageError(f"{self.path} is a folder, not a lock file: move it away") from None
       holder = _parse(judged)
+      if not holder and age < _BEING_WRITTEN_S:
+        time.sleep(_POLL_S)  # created this instant, its content not yet written
+        continue
       reason = stale_reason(self.path, holder, age)
       if reason is None:
         command = f", {holder['command']}" if holder.get("command") not in (None, self.command) else ""
