@@ -84,13 +84,19 @@ def _read_at(path: str, shape: tuple, position: int) -> np.ndarray:
 
 def _allocate(path: Path, shape: tuple) -> int:
   """Creates the `.npy` file of a uint8 array of `shape` with its whole size allocated on disk
-  (not a sparse file, whose writes can fail later); returns the data's offset."""
+  (not a sparse file, whose writes can fail later); returns the data's offset. Where the
+  filesystem cannot allocate ahead, the file is sparse: its writes still fail with an OSError."""
   with _naming(path), open(path, "wb") as file:
     header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False, "shape": shape}
     np.lib.format.write_array_header_1_0(file, header)
     offset = file.tell()
     file.flush()
-    os.posix_fallocate(file.fileno(), 0, offset + math.prod(shape))
+    try:
+      os.posix_fallocate(file.fileno(), 0, offset + math.prod(shape))
+    except OSError as e:
+      if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+        raise
+      file.truncate(offset + math.prod(shape))
   return offset
 
 
