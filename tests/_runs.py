@@ -7,6 +7,7 @@ import io
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,3 +93,14 @@ def group_members(pgid: int) -> list[int]:
     if int(fields[2]) == pgid and fields[0] != "Z":
       members.append(pid)
   return members
+
+
+def group_gone(pgid: int, timeout: float = 60) -> bool:
+  """Whether every process of group `pgid` has ended within `timeout` seconds (a resource tracker
+  ends a moment after the process that started it)."""
+  deadline = time.monotonic() + timeout
+  while group_members(pgid):
+    if time.monotonic() > deadline:
+      return False
+    time.sleep(0.1)
+  return True
