@@ -7,7 +7,8 @@
 - `--help` prints the usage and exits 0.
 - A run that cannot go on (`dclf.errors.RunError`: a diverged loss) and a full or read-only disk
   end with one `error:` line and exit code 1; Ctrl-C that reaches a command's top (a second
-  SIGINT) with one line and exit code 130.
+  SIGINT) with one line and exit code 130, as does a signal that stops a command which cannot save
+  its work (`dclf.errors.Interrupted`: a dataset conversion; its line says what was removed).
 - Anything else is a bug: one line `error: internal error: ...; full trace in PATH` and exit
   code 1, the trace in the workdir's `logs/` when the failing code marked one
   (`mark_trace_dir`), else in a temporary file. `DCLF_TRACEBACK=1` lets the exception through,
@@ -34,7 +35,7 @@ from typing import NoReturn
 
 from absl import flags
 
-from dclf.errors import RunError, UsageError
+from dclf.errors import Interrupted, RunError, UsageError
 
 HELP_FLAGS = ("--help", "-h", "--helpshort", "-?")
 TRACEBACK_ENV = "DCLF_TRACEBACK"
@@ -142,6 +143,8 @@ def _run_command(main, *args, **kwargs) -> int:
     return _error(str(e), 2)
   except RunError as e:
     return _error(str(e), 1)
+  except Interrupted as e:
+    return _error(str(e), 130)
   except KeyboardInterrupt:
     return _error("interrupted: stopped without saving (the newest checkpoint, if any, is intact)", 130)
   except Exception as e:  # the last resort: no traceback reaches a user

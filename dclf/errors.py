@@ -32,3 +32,9 @@ class WeightsError(UsageError):
 class RunError(Exception):
   """A run that cannot go on, through no bad input: its loss diverged, its disk is full. The
   message says what happened and what was kept."""
+
+
+class Interrupted(KeyboardInterrupt):
+  """SIGINT or SIGTERM stopped a command that cannot save its work (a dataset conversion): the
+  message says what was removed. Reported like a Ctrl-C that reaches a command's top (exit code 130),
+  with this message."""

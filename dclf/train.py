@@ -254,6 +254,7 @@ def train_and_evaluate(config, workdir) -> dict:
     config.class_names = list(output_names)
   if config.train_crop_size:
     _check_fully_convolutional(config, len(output_names))
+  evaluator.check_image_size(config, data.splits[config.train_split][0]["image"].shape)
   try:
     with workdirs.open_run(workdir, config), runtime.PreemptionGuard() as guard:
       return _train(config, workdir, data, num_steps, par, guard)

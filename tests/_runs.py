@@ -7,6 +7,7 @@ import io
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,3 +80,27 @@ def assert_one_line_error(returncode: int, stderr: str, code: int = 2) -> str:
   assert returncode == code, stderr
   assert stderr.startswith("error: ") and stderr.count("\n") == 1 and "Traceback" not in stderr, stderr
   return stderr
+
+
+def group_members(pgid: int) -> list[int]:
+  """The live processes of process group `pgid` (zombies are gone, just not reaped)."""
+  members = []
+  for pid in map(int, filter(str.isdigit, os.listdir("/proc"))):
+    try:
+      fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+      continue
+    if int(fields[2]) == pgid and fields[0] != "Z":
+      members.append(pid)
+  return members
+
+
+def group_gone(pgid: int, timeout: float = 60) -> bool:
+  """Whether every process of group `pgid` has ended within `timeout` seconds (a resource tracker
+  ends a moment after the process that started it)."""
+  deadline = time.monotonic() + timeout
+  while group_members(pgid):
+    if time.monotonic() > deadline:
+      return False
+    time.sleep(0.1)
+  return True

@@ -74,7 +74,7 @@ def test_errors_are_one_line(tmp_path, sample_run, synthetic_softmax_run, live_d
   assert "live_iqa/blur_noise_pad_resize is not built" in _fails(
     "--workdir", sample_run, "--split", "live_iqa/blur_noise_pad_resize", "--data_dir", live_data_dir
   )
-  assert "softmax takes 32x32 images; the dataset's are 224x224" in _fails(
+  assert "softmax takes 32x32 images (config.image_size) and no other size; the dataset's are 224x224" in _fails(
     "--workdir", synthetic_softmax_run, "--split", LIVE, "--data_dir", live_data_dir
   )
   assert not (synthetic_softmax_run / "eval" / "live_iqa_blur_noise_test").exists()

@@ -2,7 +2,8 @@
 the raw copy of a built dataset (`dclf.data.raw`): `convert-raw NAME [--data_dir D] [--workers K]`,
 `verify-raw NAME [--data_dir D] [--split S ...] [--every K]`.
 
-Errors print one `error: ...` line (plus download instructions where they help) and exit 2.
+Errors print one `error: ...` line (plus download instructions where they help) and exit 2 (bad
+input or data), 1 (no room on the disk) or 130 (interrupted).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from absl import logging
 
 from dclf import cli
 from dclf.data import building, catalog, raw, raw_writer
-from dclf.errors import UsageError
+from dclf.errors import Interrupted, UsageError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "verify-raw":
       return _verify_raw(args)
     return _build(args)
+  except Interrupted:
+    raise  # its own line says what was removed (dclf.cli)
   except KeyboardInterrupt:
     print(f"error: interrupted; the partial output will be removed by the next {args.command}", file=sys.stderr)
     return 130

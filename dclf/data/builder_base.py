@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import fcntl
+import itertools
 import multiprocessing
+import multiprocessing.connection
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from concurrent import futures
 from pathlib import Path
 from typing import TypeVar
 
@@ -16,7 +21,9 @@ import tensorflow_datasets as tfds
 import tqdm
 from etils import epath
 
-from dclf.errors import DataError
+import dclf
+from dclf.data import png_build
+from dclf.errors import DataError, RunError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -36,7 +43,13 @@ class ArrayRecordBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
     cls.code_path = epath.Path(sys.modules[cls.__module__].__file__)
 
   def __init__(self, *, workers: int | None = None, file_format: str | None = None, **kwargs):
-    super().__init__(file_format=file_format or "array_record", **kwargs)
+    try:
+      super().__init__(file_format=file_format or "array_record", **kwargs)
+    except Exception as e:
+      if not hasattr(self, "_data_dir"):  # before tfds read a build: not about one
+        raise
+      # tfds read a build's dataset_info.json (and features.json), which do not parse
+      raise png_build.damaged(self, f"its dataset_info.json cannot be read ({png_build.describe(e)})") from None
     self.workers = workers
 
 
@@ -81,27 +94,52 @@ def default_workers() -> int:
   return os.cpu_count() or 1
 
 
+def _apply(fn: Callable[[T], R], chunk: Sequence[T]) -> list[R]:
+  return [fn(item) for item in chunk]
+
+
+def _how_it_died(exitcode: int) -> str:
+  if exitcode < 0:
+    name = signal.Signals(-exitcode).name
+    return f"killed by {name}" + (" (the kernel sends it when memory runs out)" if name == "SIGKILL" else "")
+  return f"exit code {exitcode}"
+
+
 class OrderedPool:
   """A process pool, started on first use, whose `map` yields results in input order.
 
   Workers are spawned, not forked (forking a process that holds tfds' threads is unsafe),
-  so `fn` must be picklable. Results come back in order (Pool.imap), so outputs never depend
-  on the number of workers. workers <= 1 runs everything in this process.
+  so `fn` must be picklable. Results come back in order, so outputs never depend on the number
+  of workers; at most `ahead` chunks per worker are queued or done but not yet consumed, so a slow
+  consumer holds a bounded number of results. workers <= 1 runs everything in this process.
+
+  A worker that dies (out of memory, a signal of its own) ends `map` with RunError at once, not a
+  wait for a result that never comes (`concurrent.futures` notices a dead worker; a
+  `multiprocessing.Pool` replaces it and waits forever). Workers ignore SIGINT and SIGTERM
+  (`dclf.settle_worker`): the main process decides, and leaving the `with` block by an exception
+  (a signal's included) kills them at once.
   """
 
-  def __init__(self, workers: int | None = None, chunksize: int = 4):
+  def __init__(self, workers: int | None = None, chunksize: int = 4, ahead: int = 4):
     self.workers = default_workers() if workers is None else workers
     self._chunksize = chunksize
-    self._pool = None
+    self._ahead = ahead
+    self._executor = None
 
   def __enter__(self) -> OrderedPool:
     return self
 
-  def __exit__(self, *exc_info) -> None:
-    if self._pool is not None:
-      self._pool.terminate()
-      self._pool.join()
-      self._pool = None
+  def __exit__(self, exc_type, *exc_info) -> None:
+    if self._executor is not None:
+      if exc_type is not None:
+        for process in self._processes():
+          process.kill()
+      self._executor.shutdown(wait=True, cancel_futures=True)
+      self._executor = None
+
+  def _processes(self) -> list:
+    # concurrent.futures has no public handle on its workers before Python 3.14 (kill_workers).
+    return list((getattr(self._executor, "_processes", None) or {}).values())
 
   def map(self, fn: Callable[[T], R], items: Sequence[T], desc: str = "", unit: str = " sources") -> Iterator[R]:
     """fn(item) for every item, in order, with a progress bar over the items."""
@@ -114,6 +152,30 @@ class OrderedPool:
   def _results(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[R]:
     if self.workers <= 1 or len(items) <= 1:
       return map(fn, items)
-    if self._pool is None:
-      self._pool = multiprocessing.get_context("spawn").Pool(self.workers)
-    return self._pool.imap(fn, items, chunksize=self._chunksize)
+    return self._pooled(fn, items)
+
+  def _pooled(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[R]:
+    if self._executor is None:
+      context = multiprocessing.get_context("spawn")
+      self._executor = futures.ProcessPoolExecutor(self.workers, mp_context=context, initializer=dclf.settle_worker)
+    chunks = (items[i : i + self._chunksize] for i in range(0, len(items), self._chunksize))
+    pending = collections.deque(
+      self._executor.submit(_apply, fn, chunk) for chunk in itertools.islice(chunks, self.workers * self._ahead)
+    )
+    while pending:
+      try:
+        results = pending.popleft().result()
+      except futures.BrokenExecutor:  # a worker died
+        raise RunError(f"a worker process died ({self._causes_of_death()})") from None
+      pending.extend(self._executor.submit(_apply, fn, chunk) for chunk in itertools.islice(chunks, 1))
+      yield from results
+
+  def _causes_of_death(self) -> str:
+    """How the dead workers ended (their exit status comes a moment after their pipes close)."""
+    processes = self._processes()
+    ended = multiprocessing.connection.wait([p.sentinel for p in processes], timeout=0)
+    for process in processes:
+      if process.sentinel in ended:
+        process.join(5)
+    died = [_how_it_died(p.exitcode) for p in processes if p.exitcode not in (None, 0)]
+    return ", ".join(died) or "how is unknown"

@@ -10,7 +10,7 @@ from pathlib import Path
 import tensorflow_datasets as tfds
 from absl import logging
 
-from dclf.data import catalog, raw, raw_writer, tfds_compat
+from dclf.data import catalog, png_build, raw, raw_writer, tfds_compat
 from dclf.data.builder_base import exclusive, require_manual_dir
 from dclf.errors import DataError
 
@@ -60,13 +60,13 @@ def get_source(
   data_dir: str | None = None,
   build_if_missing: bool = False,
   data_format: str = "tfds",
-) -> tuple[tfds.data_sources.ArrayRecordDataSource | raw.RawSource, tfds.core.DatasetInfo]:
+) -> tuple[png_build.PngSource | raw.RawSource, tfds.core.DatasetInfo]:
   """A random-access source (len, [i], decoded numpy features) of one split, and the info.
 
   `split` may carry tfds slicing ("train[:10%]"). `build_if_missing` builds the offline
-  `*_sample` configs (and their raw copy when `data_format` is raw); the others need a manual
-  download and raise DataError saying how. data_dir None means tfds' default ($TFDS_DATA_DIR or
-  ~/tensorflow_datasets). `data_format`: `tfds` reads the PNG build, `raw` its raw copy
+  `*_sample` configs (and their raw copy when `data_format` is raw and they have no readable one);
+  the others need a manual download and raise DataError saying how. data_dir None means tfds'
+  default ($TFDS_DATA_DIR or ~/tensorflow_datasets). `data_format`: `tfds` reads the PNG build, `raw` its raw copy
   (`dclf.data.raw`: the same examples, no decoding), `auto` the raw copy when there is one.
   """
   if data_format not in DATA_FORMATS:
@@ -82,11 +82,12 @@ def get_source(
   split_name = re.match(r"[\w-]*", split).group(0)
   if split_name not in builder.info.splits:
     raise DataError(f"unknown split {split!r} of {full_name}; valid: {', '.join(builder.info.splits)}")
-  if data_format == "raw" and build_if_missing and not config.needs_manual_dir and not raw.has_copy(builder):
-    raw_writer.convert(builder, log=logging.info)
+  if data_format == "raw" and build_if_missing and not config.needs_manual_dir and raw.copy_problem(builder):
+    raw_writer.convert(builder, log=logging.info)  # also replaces a damaged copy or one of another build
   if data_format == "raw" or (data_format == "auto" and raw.has_copy(builder)):
     return raw.open_source(builder, split), builder.info
-  return builder.as_data_source(split=split), builder.info
+  png_build.check_shards(builder, split)
+  return png_build.PngSource(builder, split), builder.info
 
 
 def build_command_if_missing(name: str, data_dir: str | None = None) -> str | None:
@@ -96,7 +97,7 @@ def build_command_if_missing(name: str, data_dir: str | None = None) -> str | No
   builder = builder_cls(config=config.name, data_dir=data_dir)
   if not config.needs_manual_dir or is_built(builder):
     return None
-  return _build_command(f"{builder_cls.name}/{config.name}", builder, config)
+  return png_build.build_command(builder)
 
 
 def require_built(name: str, data_dir: str | None = None):
@@ -109,8 +110,13 @@ def require_built(name: str, data_dir: str | None = None):
 
 
 def is_built(builder) -> bool:
-  """Whether a finished build is on disk (tfds logs a warning when asked about no folder)."""
-  return builder.data_path.exists() and builder.is_prepared()
+  """Whether a finished build is on disk (tfds logs a warning when asked about no folder); a build
+  folder without tfds' dataset_info.json, which tfds neither reads nor builds again, is `damaged`."""
+  if not builder.data_path.exists():
+    return False
+  if not builder.is_prepared():
+    raise png_build.damaged(builder, "it has no dataset_info.json")
+  return True
 
 
 def _manual_dir(builder, config, given: str | None) -> str | None:
@@ -122,13 +128,18 @@ def _manual_dir(builder, config, given: str | None) -> str | None:
 
 
 def _reuse(builder, num_sources: int | None) -> tfds.core.DatasetInfo:
-  """The finished build's info, unless it was built with another num_sources."""
-  built = builder.info.metadata.get("num_sources") if builder.info.metadata else None
+  """The finished build's info, unless it was built with another num_sources or is damaged."""
+  try:
+    built = (builder.info.metadata or {}).get("num_sources")
+  except ValueError as e:  # tfds reads metadata.json here
+    raise png_build.damaged(builder, f"its metadata.json cannot be read ({png_build.describe(e)})") from None
   if num_sources is not None and built is not None and built != num_sources:
     raise DataError(
       f"{builder.info.full_name} is already built in {builder.data_dir} with "
       f"num_sources={built}; delete it or use another --data_dir for {num_sources}"
     )
+  for split in builder.info.splits:
+    png_build.check_shards(builder, split)  # a damaged build is not reused silently
   logging.info("%s is already built in %s", builder.info.full_name, builder.data_dir)
   return builder.info
 
@@ -151,13 +162,8 @@ def _remove_incomplete_builds(builder) -> None:
     shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _build_command(full_name: str, builder, config) -> str:
-  command = f"python -m dclf.data build {full_name} --data_dir {builder.data_dir_root}"
-  return command + (" --manual_dir M" if config.needs_manual_dir else "")
-
-
 def _not_built(full_name: str, builder, config) -> DataError:
-  command = _build_command(full_name, builder, config)
+  command = png_build.build_command(builder)
   if config.needs_manual_dir:
     return DataError(
       f"{full_name} is not built in {builder.data_dir_root}; build it with: {command}",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 
@@ -65,25 +66,163 @@ def feature_layout(features) -> tuple[list[str], dict[str, tuple[str, tuple[int,
 def fingerprint(version_dir: Path) -> str:
   """Identifies a build: its metadata files and its shards' names and sizes."""
   digest = hashlib.sha256()
-  for meta in ("dataset_info.json", "features.json"):
-    digest.update((version_dir / meta).read_bytes())
+  for meta in ("dataset_info.json", "features.json"):  # (tfds reads a build without features.json)
+    digest.update((version_dir / meta).read_bytes() if (version_dir / meta).exists() else b"-")
   for shard in sorted(version_dir.glob("*.array_record-*")):
     digest.update(f"{shard.name}:{shard.stat().st_size}\n".encode())
   return digest.hexdigest()
 
 
+KINDS = ("scalar", "tensor", "text")
+
+
 def read_manifest(raw: Path) -> dict:
+  """The manifest of the raw copy in `raw`, checked field by field; DataError saying what is wrong
+  (naming the file without its folder)."""
+  path = Path(raw) / "manifest.json"
+  name = path.name
   try:
-    manifest = json.loads((Path(raw) / "manifest.json").read_text())
-  except (OSError, ValueError) as e:
-    raise DataError(f"{raw} is not a raw dataset copy: {e}") from None
+    manifest = json.loads(path.read_bytes())
+  except FileNotFoundError:
+    raise DataError(f"{name} is missing") from None
+  except OSError as e:
+    raise DataError(f"{name}: {e.strerror}") from None
+  except ValueError as e:  # UnicodeDecodeError included
+    raise DataError(f"{name} is not JSON ({e})") from None
+  if not isinstance(manifest, dict):
+    raise DataError(f"{name} holds a JSON {type(manifest).__name__}, not an object")
   if manifest.get("format") != FORMAT or manifest.get("version") != FORMAT_VERSION:
-    raise DataError(f"{raw}: unknown format {manifest.get('format')!r} version {manifest.get('version')!r}")
+    raise DataError(
+      f"{name}: format {manifest.get('format')!r} version {manifest.get('version')!r}, "
+      f"not {FORMAT!r} version {FORMAT_VERSION} (made by another version of dclf?)"
+    )
+  for field, (valid, expected) in _MANIFEST_FIELDS.items():
+    if field not in manifest or not valid(manifest[field], manifest):
+      raise DataError(f"{name}: {field!r} is {'missing' if field not in manifest else 'not ' + expected}")
   return manifest
 
 
+def _names(value) -> bool:
+  return isinstance(value, list) and all(isinstance(name, str) for name in value)
+
+
+def _split_entry(entry, manifest) -> bool:
+  """{"num_examples": N, "images": {image feature: [N, H, W, C]}}."""
+  if not isinstance(entry, dict) or type(entry.get("num_examples")) is not int or entry["num_examples"] < 0:
+    return False
+  images = entry.get("images")
+  return (
+    isinstance(images, dict)
+    and _names(manifest.get("image_features"))
+    and sorted(images) == sorted(manifest["image_features"])
+    and all(
+      isinstance(shape, list)
+      and len(shape) == 4
+      and all(type(n) is int and n >= 0 for n in shape)
+      and shape[0] == entry["num_examples"]
+      for shape in images.values()
+    )
+  )
+
+
+# field: (check, what it must be)
+_MANIFEST_FIELDS = {
+  "dataset": (lambda v, m: isinstance(v, str), "a string"),
+  "fingerprint": (lambda v, m: isinstance(v, str), "a string"),
+  "image_features": (lambda v, m: _names(v) and len(v) > 0, "a non-empty list of feature names"),
+  "features": (
+    lambda v, m: isinstance(v, dict) and all(isinstance(f, dict) and f.get("kind") in KINDS for f in v.values()),
+    f"an object of feature names to {{'kind': {' | '.join(KINDS)}}}",
+  ),
+  "splits": (
+    lambda v, m: isinstance(v, dict) and all(_split_entry(e, m) for e in v.values()),
+    "an object of split names to {'num_examples': N, 'images': {feature: [N, height, width, channels]}}",
+  ),
+}
+
+
+def npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+  """(shape, dtype, data offset) of a C-order `.npy` file, read from its header (no mapping, which
+  a truncated file would answer with a ValueError, or a SIGBUS later); DataError if it has none
+  (naming the file without its folder)."""
+  name = Path(path).name
+  try:
+    with open(path, "rb") as file:
+      version = np.lib.format.read_magic(file)
+      if version not in ((1, 0), (2, 0)):
+        raise ValueError(f".npy format version {version}")
+      read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+      shape, fortran_order, dtype = read(file)
+      offset = file.tell()
+  except FileNotFoundError:
+    raise DataError(f"{name} is missing") from None
+  except OSError as e:
+    raise DataError(f"{name}: {e.strerror}") from None
+  except ValueError as e:
+    raise DataError(f"{name} is not a .npy file ({' '.join(str(e).split())})") from None
+  if fortran_order:
+    raise DataError(f"{name} holds a Fortran-order array")
+  return shape, dtype, offset
+
+
+def _check_file(path: Path, shape: tuple, dtype_ok, expected: str) -> None:
+  """DataError unless the `.npy` at `path` holds `shape` of a dtype `dtype_ok` accepts, all of it."""
+  found, dtype, offset = npy_header(path)
+  if found != shape or not dtype_ok(dtype):
+    raise DataError(f"{path.name} holds a {found} {dtype} array, not {shape} {expected}")
+  size, expected_size = path.stat().st_size, offset + math.prod(shape) * dtype.itemsize
+  if size != expected_size:
+    raise DataError(
+      f"{path.name} holds {size:,} bytes, not {expected_size:,} ({'truncated' if size < expected_size else 'too long'})"
+    )
+
+
+def check_files(raw: Path, manifest: dict) -> None:
+  """Every file a (checked) manifest names is there, with the header and the size it says."""
+  for split, entry in manifest["splits"].items():
+    for key, shape in entry["images"].items():
+      _check_file(Path(raw) / f"{split}.{key}.npy", tuple(shape), lambda d: d == np.uint8, "uint8")
+    fields = sorted(manifest["features"])
+    _check_file(
+      Path(raw) / f"{split}.features.npy",
+      (entry["num_examples"],),
+      lambda d: sorted(d.names or ()) == fields and not d.hasobject,
+      f"structured array of {', '.join(fields) or 'no fields'}",
+    )
+
+
 def has_copy(builder) -> bool:
-  return (Path(builder.data_path) / RAW_DIR / "manifest.json").exists()
+  """Whether the build has a raw copy, whole or not (`copy_problem` says which)."""
+  return (Path(builder.data_path) / RAW_DIR).exists()
+
+
+def copy_problem(builder) -> str | None:
+  """Why the raw copy of a built dataset cannot be read (None: it can): there is none, it was made
+  from another build, or it is damaged (its manifest's fields and types, each file's header and size
+  against it, its splits and features against the build's)."""
+  version_dir = Path(builder.data_path)
+  raw = version_dir / RAW_DIR
+  if not has_copy(builder):
+    return f"{dataset_name(builder)} has no raw copy in {version_dir}"
+  try:
+    manifest = read_manifest(raw)
+    if manifest["fingerprint"] != fingerprint(version_dir):
+      return f"the raw copy in {raw} was made from another build of {dataset_name(builder)}"
+    check_files(raw, manifest)
+    _check_against_build(manifest, builder)
+  except DataError as e:
+    return f"cannot read the raw copy in {raw}: {e.message}"
+  return None
+
+
+def _check_against_build(manifest: dict, builder) -> None:
+  images, layout = feature_layout(builder.info.features)
+  splits = {name: split.num_examples for name, split in builder.info.splits.items()}
+  if {name: entry["num_examples"] for name, entry in manifest["splits"].items()} != splits:
+    raise DataError(f"manifest.json: its splits are not the build's ({splits})")
+  kinds = {key: feature["kind"] for key, feature in manifest["features"].items()}
+  if manifest["image_features"] != images or kinds != {key: kind for key, (_, _, kind) in layout.items()}:
+    raise DataError("manifest.json: its features are not the build's")
 
 
 def aligned_empty(shape, dtype=np.uint8) -> np.ndarray:
@@ -116,7 +255,10 @@ class RawSource:
 
   def __init__(self, raw: str | os.PathLike, segments: list[tuple[str, int, int]], spec: str):
     self._raw, self._segments, self._spec = Path(raw), list(segments), spec
-    manifest = read_manifest(self._raw)
+    try:
+      manifest = read_manifest(self._raw)
+    except DataError as e:
+      raise DataError(f"cannot read the raw copy in {raw}: {e.message}") from None
     self._image_keys = tuple(manifest["image_features"])
     self._kinds = {k: v["kind"] for k, v in manifest["features"].items()}
     for split, start, stop in self._segments:
@@ -133,9 +275,8 @@ class RawSource:
         images = {}
         for key in self._image_keys:
           path = self._raw / f"{split}.{key}.npy"
-          header = np.load(path, mmap_mode="r")  # parses the .npy header
-          images[key] = (os.open(path, os.O_RDONLY), header.offset, header.shape[1:])
-          del header
+          shape, _, offset = npy_header(path)
+          images[key] = (os.open(path, os.O_RDONLY), offset, shape[1:])
         files[split] = (images, np.load(self._raw / f"{split}.features.npy"))
       self._files = files
     return self._files
@@ -226,18 +367,15 @@ class RawSource:
 
 def open_source(builder, split: str) -> RawSource:
   """The raw copy of `split` (tfds slicing allowed, e.g. 'train[:10%]') of a built dataset; DataError
-  with the convert command when it has none, or one made from another build."""
-  version_dir = Path(builder.data_path)
-  raw = version_dir / RAW_DIR
-  name = dataset_name(builder)
-  if not has_copy(builder):
-    raise DataError(f"{name} has no raw copy in {version_dir}; make it with: {convert_command(builder)}")
-  if read_manifest(raw)["fingerprint"] != fingerprint(version_dir):
-    raise DataError(f"the raw copy in {raw} was made from another build of {name}; redo it: {convert_command(builder)}")
+  with the convert command when it has none, or one that cannot be read (`copy_problem`)."""
+  problem = copy_problem(builder)
+  if problem is not None:
+    fix = "make it" if not has_copy(builder) else "replace it"
+    raise DataError(f"{problem}; {fix} with: {convert_command(builder)}")
   try:
     instructions = tfds.core.ReadInstruction.from_spec(split).to_absolute(builder.info.splits)
   except (ValueError, KeyError, AssertionError) as e:
-    raise DataError(f"bad split {split!r} of {name}: {e}") from None
+    raise DataError(f"bad split {split!r} of {dataset_name(builder)}: {e}") from None
   sizes = {k: v.num_examples for k, v in builder.info.splits.items()}
   segments = [(i.splitname, i.from_ or 0, sizes[i.splitname] if i.to is None else i.to) for i in instructions]
-  return RawSource(raw, segments, split)
+  return RawSource(Path(builder.data_path) / RAW_DIR, segments, split)

@@ -45,15 +45,17 @@ def _load_split(config, dataset_name: str, split: str, data_dir):
   return datasets.load(dataset_config, (split,))
 
 
-def _check_image_size(config, image_shape) -> None:
-  """A model with a flatten head takes only the image size it was made for."""
+def check_image_size(config, image_shape) -> None:
+  """A model with a flatten head takes only the image size it was made for: UsageError if the
+  dataset's images (`image_shape`) are another size."""
   height, width = image_shape[:2]
   if (height, width) == (config.image_size, config.image_size):
     return
   model = state.build_model(config, len(config.class_names))
   if height != width or not models.takes_any_size(model, config.image_size, height):
     raise UsageError(
-      f"{config.model} takes {config.image_size}x{config.image_size} images; the dataset's are {height}x{width}"
+      f"{config.model} takes {config.image_size}x{config.image_size} images (config.image_size) and no other size; "
+      f"the dataset's are {height}x{width}"
     )
 
 
@@ -77,7 +79,7 @@ def evaluate_split(
   objective = objectives.of_config(config)
   index = objectives.model_index(config.class_names, objective.output_names(data), objective.what)
   first = source[0]
-  _check_image_size(config, first["image"].shape)
+  check_image_size(config, first["image"].shape)
   keys = tuple(key for key in dict.fromkeys((objective.label_key, "label", *severity.SEVERITY_BINS)) if key in first)
   outputs = inference.predict_source(
     predict,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
 import _data_fixtures as fixtures
+from _data_helpers import NAME
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +29,27 @@ def live_dir(tmp_path_factory) -> Path:
   root = tmp_path_factory.mktemp("live")
   fixtures.write_live_release(root)
   return root
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory) -> Path:
+  """blur_noise_sample from 36 windows (84 train, 12 validation, 12 test examples), PNG build only."""
+  import dclf.data  # pylint: disable=g-import-not-at-top  (tfds takes seconds to import)
+
+  data_dir = tmp_path_factory.mktemp("tfds")
+  dclf.data.build(NAME, data_dir=str(data_dir), num_sources=36, workers=1)
+  return data_dir
+
+
+@pytest.fixture(scope="session")
+def converted(built, tmp_path_factory) -> Path:
+  """`built` and its raw copy."""
+  from dclf.data import building, raw_writer  # pylint: disable=g-import-not-at-top
+
+  data_dir = tmp_path_factory.mktemp("tfds_raw")
+  shutil.copytree(built, data_dir, dirs_exist_ok=True)
+  raw_writer.convert(building.require_built(NAME, str(data_dir)), workers=2, log=lambda _: None)
+  return data_dir
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,6 @@ examples as the PNG build, bit for bit; a killed or stale conversion never reads
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,37 +13,11 @@ from dclf.data import building, raw, raw_writer
 from dclf.data.builder_base import exclusive
 from dclf.errors import DataError
 
-from _data_helpers import kill_when_written
+from _data_helpers import NAME, kill_when_written, private_copy, version_dir
 from _runs import assert_one_line_error, run_main, start_module
 
-NAME = "distortions/blur_noise_sample"
 MULTILABEL = "distortions/blur_noise_multilabel_sample"
 KEYS = ("image", "label", "radius", "amount", "density", "distortion", "source_id")
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-  """blur_noise_sample from 36 windows (84 train, 12 validation, 12 test examples), PNG build only."""
-  data_dir = tmp_path_factory.mktemp("tfds")
-  dclf.data.build(NAME, data_dir=str(data_dir), num_sources=36, workers=1)
-  return data_dir
-
-
-@pytest.fixture(scope="module")
-def converted(built, tmp_path_factory) -> Path:
-  data_dir = tmp_path_factory.mktemp("tfds_raw")
-  shutil.copytree(built, data_dir, dirs_exist_ok=True)
-  raw_writer.convert(building.require_built(NAME, str(data_dir)), workers=2, log=lambda _: None)
-  return data_dir
-
-
-def _private_copy(built: Path, tmp_path: Path) -> str:
-  shutil.copytree(built, tmp_path, dirs_exist_ok=True)
-  return str(tmp_path)
-
-
-def _version_dir(data_dir) -> Path:
-  return Path(data_dir) / "distortions" / "blur_noise_sample" / "1.0.0"
 
 
 def _identical(a: dict, b: dict) -> None:
@@ -93,7 +66,7 @@ def test_data_format_auto_reads_the_raw_copy_when_there_is_one(built, converted)
 
 def test_a_sample_built_on_first_use_is_converted_on_first_use(tmp_path):
   source, _ = dclf.data.get_source(NAME, "train", str(tmp_path), build_if_missing=True, data_format="raw")
-  assert isinstance(source, raw.RawSource) and (_version_dir(tmp_path) / "raw" / "manifest.json").exists()
+  assert isinstance(source, raw.RawSource) and (version_dir(tmp_path) / "raw" / "manifest.json").exists()
 
 
 def test_multilabel_targets(tmp_path):
@@ -110,8 +83,8 @@ def test_multilabel_targets(tmp_path):
 def test_killed_conversion_is_not_complete_and_is_redone(built, tmp_path):
   """SIGKILL while the train split is being decoded: only `raw.incomplete-*` remains, which no
   reader takes for a copy; the next conversion removes it and writes the copy."""
-  data_dir = _private_copy(built, tmp_path)
-  version = _version_dir(data_dir)
+  data_dir = private_copy(built, tmp_path)
+  version = version_dir(data_dir)
   conversion = start_module("dclf.data", "convert-raw", NAME, "--data_dir", data_dir, "--workers", 1)
   kill_when_written(conversion, version, "raw.incomplete-*/train.image.npy", poll_s=0.005)
   assert list(version.glob("raw.incomplete-*")) and not (version / "raw").exists()
@@ -129,8 +102,8 @@ def test_killed_conversion_is_not_complete_and_is_redone(built, tmp_path):
 def test_a_build_and_a_conversion_of_one_config_exclude_each_other(built, tmp_path):
   """A conversion reads the build a rebuild replaces: while a build holds the config's lock, a
   conversion is refused with one line (and the other way round), and nothing is written."""
-  data_dir = _private_copy(built, tmp_path)
-  version = _version_dir(data_dir)
+  data_dir = private_copy(built, tmp_path)
+  version = version_dir(data_dir)
   with exclusive(version.parent, "busy"), pytest.raises(DataError, match="another process is building or converting"):
     raw_writer.convert(building.require_built(NAME, data_dir), workers=1, log=lambda _: None)
   assert not (version / "raw").exists() and not list(version.glob("raw.incomplete-*"))
@@ -141,8 +114,8 @@ def test_a_build_and_a_conversion_of_one_config_exclude_each_other(built, tmp_pa
 
 
 def test_a_copy_of_another_build_is_refused_then_replaced(converted, tmp_path):
-  data_dir = _private_copy(converted, tmp_path)
-  info = _version_dir(data_dir) / "dataset_info.json"
+  data_dir = private_copy(converted, tmp_path)
+  info = version_dir(data_dir) / "dataset_info.json"
   info.write_text(json.dumps({**json.loads(info.read_text()), "description": "rebuilt"}))
   with pytest.raises(DataError, match=f"made from another build.*convert-raw {NAME}"):
     dclf.data.get_source(NAME, "train", data_dir, data_format="auto")
@@ -153,8 +126,8 @@ def test_a_copy_of_another_build_is_refused_then_replaced(converted, tmp_path):
 
 
 def test_verify_finds_a_changed_pixel(converted, tmp_path):
-  data_dir = _private_copy(converted, tmp_path)
-  images = np.load(_version_dir(data_dir) / "raw" / "validation.image.npy", mmap_mode="r+")
+  data_dir = private_copy(converted, tmp_path)
+  images = np.load(version_dir(data_dir) / "raw" / "validation.image.npy", mmap_mode="r+")
   images[3, 100, 100, 0] ^= 1
   images.flush()
   code, _, err = run_main(data_cli.main, "verify-raw", NAME, "--data_dir", data_dir, "--split", "validation")
