@@ -1,5 +1,5 @@
-"""Which way of looking at a photo classifies a labelled set best: the centre crop (`dclf.predict`'s
-default), or windows at each scale, combined by each rule (`dclf.photos`, `dclf.windows`).
+"""Which way of looking at a photo classifies a labelled set best: the centre crop (the datasets'
+recipe), or windows at each scale, combined by each rule (`dclf.photos`, `dclf.windows`).
 
     PYTHONPATH=. python benchmarks/predict_views.py --workdir W --images E/labels.csv \
         [--scales 1,0.5,448px] [--by scale] [--max-windows 64]
@@ -9,7 +9,7 @@ file), e.g. the wild evaluation set (benchmarks/wild_eval_set.py). The windows o
 predicted once per scale and combined by every rule, so the rows differ only in the view. Prints a
 Markdown table: accuracy, balanced accuracy (the mean of the classes' recalls), each class's
 recall and, with --by COLUMN, the accuracy per value of that column of the labels file. Each row
-is what `python -m dclf.evaluate --workdir W --images E [--windows --scale S --combine R]` reports.
+is what `python -m dclf.evaluate --workdir W --images E [--view crop | --scale S --combine R]` reports.
 """
 
 import argparse

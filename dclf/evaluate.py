@@ -1,4 +1,4 @@
-"""`python -m dclf.evaluate --workdir W (--split NAME | --images PATH [--windows ...] [--out DIR]) [--batch_size B]`
+"""`python -m dclf.evaluate --workdir W (--split NAME | --images PATH [--view ...] [--groups G] [--out DIR]) [--batch_size B]`
 
 Evaluates W's latest checkpoint, data-parallel on all local devices, on every example of a split
 exactly once, or on a user's labelled photos, and writes W/eval/<name>/: report.json (accuracy,
@@ -7,8 +7,9 @@ report.md and PNG plots. NAME is a split of W's dataset (`validation`, `test`, `
 another dataset: `live_iqa/blur_noise` (its test split) or `DATASET:SPLIT`; --data_dir (default:
 W's) is where the dataset is built. PATH is a folder with a subfolder per class (reference/ blur/
 noise/), or a labels file (.csv with the columns path,label[,group columns...], or .json: a list
-of such objects), each photo read as `dclf.predict` reads it (the centre crop, or --windows);
-unreadable photos are one error line each, the others are scored, and the exit code is 1.
+of such objects), each photo read as `dclf.predict` reads it (windows at its own scale, or
+--view crop); unreadable photos are one error line each, the others are scored, and the exit
+code is 1.
 --batch_size (default: W's for a split, 32 per device for photos) is the global batch. See
 docs/evaluation.md.
 """
@@ -74,7 +75,7 @@ def print_error(message: str) -> None:
   print(f"error: {message}", file=sys.stderr, flush=True)
 
 
-def run_images(workdir, images, view=photos.Crop(), out=None, batch_size=None, groups=None, on_error=print_error):
+def run_images(workdir, images, view=photos.DEFAULT_VIEW, out=None, batch_size=None, groups=None, on_error=print_error):
   """Evaluates on labelled photos (a folder or a labels file) seen through `view`, scored by
   `groups` too, and writes the report to `out` (default W/eval/images_<name>_<view>); returns it
   and its folder."""
@@ -95,12 +96,10 @@ def _run(args) -> int:
   from dclf.progress import setup_logging  # pylint: disable=g-import-not-at-top  (imports JAX)
 
   if args.split is not None:
-    given = [
-      flag for flag, value in (("--out", args.out), ("--groups", args.groups), ("--windows", args.windows)) if value
-    ]
+    given = [flag for flag, value in (("--out", args.out), ("--groups", args.groups)) if value is not None]
+    given += photos.view_flags(args)
     if given:
       raise UsageError(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --images")
-    photos.view_of(args)  # the other view flags need --windows
     setup_logging()
     report, directory = run(args.workdir, args.split, args.data_dir, args.batch_size)
     print(

@@ -5,12 +5,12 @@ over the local devices (`dclf.parallel`, the run's parallelism).
     probabilities = predictor.predict(images)      # uint8 (n, size, size, 3) -> (n, outputs)
     dict(zip(predictor.names, probabilities[0]))   # {'reference': .., 'blur': .., 'noise': ..}
 
-    predictor.predict_photo(rgb, photos.Windows()).probabilities  # any photo, at its own scale
-    for path, prediction in predictor.predict_files(paths, on_error, photos.Windows(combine="max")): ...
+    predictor.predict_photo(rgb).probabilities  # any photo, in windows at its own scale
+    for path, prediction in predictor.predict_files(paths, on_error, photos.Crop()): ...
 
 `Predictor` loads a workdir's config and latest checkpoint, for `dclf.predict`, `dclf.evaluate` and
 image-restoration pipelines; it reads photo files through a view (`dclf.photos`: the centre crop,
-or windows at the photo's own scale), in threads, and predicts their inputs in batches, in memory
+or windows at the photo's own scale, the default), in threads, and predicts their inputs in batches, in memory
 bounded by the view, not by the number or size of the photos. `BatchPredictor` is the compiled
 predict step bound to a state on the devices (the trainer's test report uses it on the state it
 trained); `predict_source` runs it over every example of a source once.
@@ -148,13 +148,13 @@ class Predictor:
     combined = view.combined(window_probabilities, self.objective, self.clean)
     return PhotoPrediction(combined, window_probabilities, inputs.boxes)
 
-  def predict_photo(self, rgb: np.ndarray, view=photos.Crop()) -> PhotoPrediction:
+  def predict_photo(self, rgb: np.ndarray, view=photos.DEFAULT_VIEW) -> PhotoPrediction:
     """Any uint8 RGB photo (H, W, 3), looked at through `view` (`photos.Crop` or `photos.Windows`)."""
     inputs = view.cut(np.asarray(rgb), self.image_size)
     return self._photo(view, inputs, self.predict(inputs.windows))
 
   def predict_files(
-    self, paths, on_error: Callable[[str], None], view=photos.Crop()
+    self, paths, on_error: Callable[[str], None], view=photos.DEFAULT_VIEW
   ) -> Iterator[tuple[str, PhotoPrediction]]:
     """(path, prediction) of each readable photo file, in order; each unreadable one goes to
     `on_error("PATH: reason")` instead, when it is reached.

@@ -1,11 +1,13 @@
 """Photo files as the model's inputs, in memory bounded by the model's input size: how
 `dclf.predict` and `dclf.evaluate --images` look at a photo (a view).
 
-- `Crop` (the default): the photo as the datasets were made (dclf.data.imaging: any mode to RGB,
-  shorter side to the input size, bicubic, central square crop): one input per photo.
-- `Windows`: input-size windows of the whole photo at its own pixels (`scale` 1), at another
-  scale, or with its shorter side at `shorter_side` pixels (`dclf.windows` lays them out), their
-  answers combined into the photo's by one of `dclf.windows.COMBINE`.
+- `Windows` (the default, `DEFAULT_VIEW`): input-size windows of the whole photo at its own
+  pixels (`scale` 1), at another scale, or with its shorter side at `shorter_side` pixels
+  (`dclf.windows` lays them out), their answers combined into the photo's by one of
+  `dclf.windows.COMBINE` (`max` by default). Chosen by measurement on the wild evaluation set
+  (benchmarks/predict_views.py, docs/evaluation.md).
+- `Crop`: the photo as the datasets were made (dclf.data.imaging: any mode to RGB, shorter side
+  to the input size, bicubic, central square crop): one input per photo, the poster's recipe.
 
 Memory: a JPEG is decoded at a reduced scale (libjpeg's 1/2, 1/4, 1/8) when the view needs fewer
 pixels than it holds, a photo of more than imaging.MAX_PIXELS pixels after that is refused, a
@@ -34,7 +36,7 @@ from dclf.errors import UsageError
 DECODE_THREADS = min(4, os.cpu_count() or 1)  # photos decoded at once: bounds the memory they take
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 MAX_WINDOWS = 64  # per photo, by default: 64 windows of 224x224 are 9.6 MB
-DEFAULT_COMBINE = "mean"
+DEFAULT_COMBINE = "max"  # measured: docs/evaluation.md
 
 
 class UnreadableImage(Exception):
@@ -195,41 +197,51 @@ def parse_scale(text: str) -> dict:
     raise UsageError(f"--scale takes a factor in (0, 1] or a shorter side such as 512px, got {text!r}") from None
 
 
+VIEWS = {"windows": Windows, "crop": Crop}
+DEFAULT_VIEW = Windows()
+
+
 def add_view_arguments(parser) -> None:
   """The flags that choose the view, shared by `dclf.predict` and `dclf.evaluate`."""
   parser.add_argument(
-    "--windows",
-    action="store_true",
-    help="look at windows of the model's input size over the whole photo at --scale, and combine their "
-    "answers (default: the shorter side shrunk to the input size, the central square)",
+    "--view",
+    choices=tuple(VIEWS),
+    help="windows (the default): windows of the model's input size over the whole photo at --scale, "
+    "their answers combined by --combine; crop: the shorter side shrunk to the input size, the central "
+    "square (the datasets' recipe)",
   )
   parser.add_argument(
     "--scale",
     metavar="S",
-    help="with --windows: the photo at S times its size (0 < S <= 1; 1, the default: its own pixels), or "
-    "NNNpx: its shorter side at NNN pixels",
+    help="windows: the photo at S times its size (0 < S <= 1; 1, the default: its own pixels), or NNNpx: "
+    "its shorter side at NNN pixels",
   )
   parser.add_argument(
     "--combine",
     choices=tuple(windows_lib.COMBINE),
-    help="with --windows: mean: the mean probabilities; max: each distortion at its most confident window "
+    help="windows: mean: the mean probabilities; max: each distortion at its most confident window "
     f"(reference at its least); vote: the windows' votes (default: {DEFAULT_COMBINE})",
   )
   parser.add_argument(
     "--max-windows",
     type=int,
     metavar="N",
-    help=f"with --windows: at most N windows per photo, spread over all of it (default: {MAX_WINDOWS})",
+    help=f"windows: at most N windows per photo, spread over all of it (default: {MAX_WINDOWS})",
   )
 
 
+def view_flags(args) -> list[str]:
+  """The view flags given on the command line."""
+  given = {"--view": args.view, "--scale": args.scale, "--combine": args.combine, "--max-windows": args.max_windows}
+  return [flag for flag, value in given.items() if value is not None]
+
+
 def view_of(args) -> Crop | Windows:
-  """The view the flags of `add_view_arguments` choose."""
-  options = {"--scale": args.scale, "--combine": args.combine, "--max-windows": args.max_windows}
-  if not args.windows:
-    given = [flag for flag, value in options.items() if value is not None]
+  """The view the flags of `add_view_arguments` choose (default: DEFAULT_VIEW)."""
+  if args.view == "crop":
+    given = [flag for flag in view_flags(args) if flag != "--view"]
     if given:
-      raise UsageError(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --windows")
+      raise UsageError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to --view windows only")
     return Crop()
   return Windows(
     **parse_scale(args.scale or "1"),

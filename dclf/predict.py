@@ -1,22 +1,23 @@
-"""`python -m dclf.predict --workdir W [--format json|table] [--top-k K] [--device-batch B] [--windows [--scale S] [--combine mean|max|vote] [--max-windows N]] PATH...`
+"""`python -m dclf.predict --workdir W [--format json|table] [--top-k K] [--device-batch B] [--view windows|crop] [--scale S] [--combine mean|max|vote] [--max-windows N] PATH...`
 
 Classifies photos with the model of W (a workdir of `dclf.main` or `dclf.weights import`). PATH
 is an image file or a folder, searched recursively for image files (extensions below). Each image
-is read as the datasets were made (dclf.data.imaging: RGB, grey / palette / CMYK converted,
-transparency composited on white; shorter side to the config's image size, bicubic; central
-square crop), or, with --windows, as windows of the model's input size over the whole photo at
-its own scale (--scale), whose answers are combined into the photo's (--combine); then
-preprocessed as the config says. Memory stays bounded whatever the photos: a JPEG larger than the
-view needs is decoded at a reduced scale, a strip longer than 16 times its width is cropped
-before it is resized, a photo above 40 megapixels (after that) is refused, at most DECODE_THREADS
-photos are decoded at once, a photo gives at most --max-windows windows, and only regular files
-are read (a FIFO is one error line). Runs data-parallel on every local device through
-`dclf.parallel` (the run's parallelism), `--device-batch` inputs per device at a time.
+is read as RGB (dclf.data.imaging: grey / palette / CMYK converted, transparency composited on
+white) and looked at, by default, through windows of the model's input size over the whole photo
+at its own scale (--scale), whose answers are combined into the photo's (--combine; --view
+windows), or as the datasets were made (--view crop: shorter side to the config's image size,
+bicubic; central square crop); then preprocessed as the config says. Memory stays bounded
+whatever the photos: a JPEG larger than the view needs is decoded at a reduced scale, a strip
+longer than 16 times its width is never resized whole, a photo above 40 megapixels (after that)
+is refused, at most DECODE_THREADS photos are decoded at once, a photo gives at most
+--max-windows windows, and only regular files are read (a FIFO is one error line). Runs
+data-parallel on every local device through `dclf.parallel` (the run's parallelism),
+`--device-batch` inputs (windows or crops) per device at a time.
 
 Output: one JSON line per image, `{"path", "label", "probabilities": {class: p}}` with the
 classes in label order (`--top-k K` adds `"top_k": [[class, p], ...]`, most probable first; a
-multi-label model adds `"labels"`, every label with p >= 0.5, and its `label` joins them; --windows
-adds `"windows": [{"box": [left, top, right, bottom], "probabilities": {class: p}}, ...]`, in the
+multi-label model adds `"labels"`, every label with p >= 0.5, and its `label` joins them; windows
+add `"windows": [{"box": [left, top, right, bottom], "probabilities": {class: p}}, ...]`, in the
 photo's pixels), or a table, one line per photo. An unreadable image prints `error: PATH: reason`
 on stderr, the others are still classified, and the exit code is 1. Bad usage (a workdir that is
 not a classifier's, no image found): one `error:` line, exit code 2. The Python API is
@@ -86,7 +87,7 @@ def describe(path, prediction: PhotoPrediction, predictor: Predictor, top_k: int
 
 
 def predict_files(
-  predictor: Predictor, paths, on_error: Callable[[str], None], top_k: int = 0, view=photos.Crop()
+  predictor: Predictor, paths, on_error: Callable[[str], None], top_k: int = 0, view=photos.DEFAULT_VIEW
 ) -> Iterator[dict]:
   """One result per readable image, in order (`Predictor.predict_files`); each unreadable one
   goes to `on_error("PATH: reason")` instead."""

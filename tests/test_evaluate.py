@@ -114,18 +114,27 @@ def test_a_folder_per_class_is_scored_and_an_unreadable_photo_is_one_line(tmp_pa
   code, out, err = run_main(evaluate.main, "--workdir", sample_run, "--images", folder)
   errors = [line for line in err.splitlines() if line.startswith("error:")]  # the others: log lines
   assert code == 1 and errors == [f"error: {folder / 'blur' / 'broken.png'}: unreadable: cannot identify image file"]
-  directory = sample_run / "eval" / "images_mine_crop"
+  directory = sample_run / "eval" / "images_mine_windows_1.0_max"  # the default view
   assert out.startswith(f"{folder}: accuracy ") and out.endswith(f" on 6 images; {directory}\n")
   report = json.loads((directory / "report.json").read_text())
-  assert (report["num_examples"], report["split"], report["view"]) == (6, "images", {"view": "crop"})
+  assert (report["num_examples"], report["split"], report["view"]["view"]) == (6, "images", "windows")
   assert report["unreadable"] == [f"{folder / 'blur' / 'broken.png'}: unreadable: cannot identify image file"]
   assert np.array(report["confusion_matrix"]).sum(1).tolist() == [2, 2, 2]
   paths = [folder / name / sub / f"{name}{i}.png" for name in CLASSES for i, sub in ((1, "more"), (0, ""))]
-  predicted = _direct(sample_run, paths, photos.Crop()).argmax(1)
+  predicted = _direct(sample_run, paths, photos.DEFAULT_VIEW).argmax(1)
   np.testing.assert_array_equal(
     report["confusion_matrix"], objectives.confusion_matrix(np.repeat([0, 1, 2], 2), predicted, 3)
   )
   assert "## Unreadable (1, not scored)" in (directory / "report.md").read_text()
+
+  # The datasets' recipe: one centre crop per photo, in a report of its own.
+  assert run_main(evaluate.main, "--workdir", sample_run, "--images", folder, "--view", "crop")[0] == 1
+  crop = json.loads((sample_run / "eval" / "images_mine_crop" / "report.json").read_text())
+  assert crop["view"] == {"view": "crop"}
+  predicted = _direct(sample_run, paths, photos.Crop()).argmax(1)
+  np.testing.assert_array_equal(
+    crop["confusion_matrix"], objectives.confusion_matrix(np.repeat([0, 1, 2], 2), predicted, 3)
+  )
 
 
 def test_a_labels_file_scores_each_group(tmp_path, sample_run):
@@ -146,7 +155,6 @@ def test_a_labels_file_scores_each_group(tmp_path, sample_run):
     sample_run,
     "--images",
     folder / "labels.csv",
-    "--windows",
     "--combine",
     "max",
     "--out",
@@ -177,7 +185,7 @@ def test_a_labels_file_scores_each_group(tmp_path, sample_run):
   # The same images as a JSON labels file (a number for a severity): the same report.
   entries = [{"path": r[0], "label": r[1], "generator": r[2], "severity": int(r[3])} for r in rows]
   (folder / "labels.json").write_text(json.dumps(entries))
-  flags = ["--windows", "--combine", "max", "--groups", "generator,severity,generator+severity"]
+  flags = ["--combine", "max", "--groups", "generator,severity,generator+severity"]
   assert run_main(evaluate.main, "--workdir", sample_run, "--images", folder / "labels.json", *flags)[0] == 0
   again = json.loads((sample_run / "eval" / "images_labels_windows_1.0_max" / "report.json").read_text())
   assert {k: v for k, v in again.items() if k != "dataset"} == {k: v for k, v in report.items() if k != "dataset"}
@@ -212,10 +220,12 @@ def test_bad_labelled_images_are_one_line(tmp_path, sample_run):
   ]
   assert "a labels file is .csv or .json" in _fails(*images, folder / "blur" / "blur0.png")
   assert "--out needs --images" in _fails("--workdir", sample_run, "--split", "test", "--out", tmp_path)
-  assert "--windows needs --images" in _fails("--workdir", sample_run, "--split", "test", "--windows")
+  assert "--view, --scale need --images" in _fails(
+    "--workdir", sample_run, "--split", "test", "--view", "windows", "--scale", "0.5"
+  )
   assert "--data_dir needs --split" in _fails(*images, folder, "--data_dir", tmp_path)
   assert "argument --split: not allowed with argument --images" in _fails(*images, folder, "--split", "test")
-  assert "--combine needs --windows" in _fails(*images, folder, "--combine", "max")
+  assert "--combine applies to --view windows only" in _fails(*images, folder, "--view", "crop", "--combine", "max")
   assert "--groups needs --images" in _fails("--workdir", sample_run, "--split", "test", "--groups", "a")
   labels.write_text(f"path,label,generator\n{folder}/blur/blur0.png,blur,scipy\n")
   assert "--groups 'generator+sigma': no column sigma; the labels' group columns: generator" in _fails(

@@ -82,7 +82,7 @@ def test_labelled_photos_for_a_multilabel_model_carry_labels_joined_by_plus(tmp_
   for name in ("none", "blur", "blur+noise"):
     (tmp_path / "photos" / name).mkdir(parents=True)
     Image.fromarray(rng.integers(0, 256, (240, 300, 3), dtype=np.uint8)).save(tmp_path / "photos" / name / "a.png")
-  args = ["--workdir", multilabel_run, "--images", tmp_path / "photos", "--windows", "--combine", "vote"]
+  args = ["--workdir", multilabel_run, "--images", tmp_path / "photos", "--combine", "vote"]
   code, out, err = run_main(evaluate.main, *args, "--out", tmp_path / "report")
   assert code == 0, err
   report = json.loads((tmp_path / "report" / "report.json").read_text())
@@ -101,6 +101,6 @@ def test_labelled_photos_for_a_multilabel_model_carry_labels_joined_by_plus(tmp_
 
 def _predict_lines(workdir, folder) -> list[str]:
   """dclf.predict's JSON lines for the photos of `folder`, with the same view."""
-  code, out, err = run_main(predict.main, "--workdir", workdir, "--windows", "--combine", "vote", folder)
+  code, out, err = run_main(predict.main, "--workdir", workdir, "--combine", "vote", folder)
   assert code == 0, err
   return out.splitlines()

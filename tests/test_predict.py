@@ -35,7 +35,8 @@ GOOD = ["a.png", "nested/b.jpg", "nested/deeper/c.bmp"]
 
 def test_a_corrupt_file_is_one_error_line_and_the_others_are_classified(capsys, sample_run, photo_folder):
   # Two images per step (one per device): broken.jpg falls into the first step, beside a.png.
-  assert predict.main(["--workdir", str(sample_run), "--device-batch", "1", "--top-k", "2", str(photo_folder)]) == 1
+  args = ["--workdir", str(sample_run), "--view", "crop", "--device-batch", "1", "--top-k", "2", str(photo_folder)]
+  assert predict.main(args) == 1
   out, err = capsys.readouterr()
   assert err == f"error: {photo_folder / 'broken.jpg'}: unreadable: cannot identify image file\n"
   results = [json.loads(line) for line in out.splitlines()]
@@ -205,7 +206,7 @@ def test_photos_are_read_a_bounded_number_ahead_of_the_answers(tmp_path, sample_
 
 def test_windows_on_the_command_line(capsys, sample_run, photo_folder):
   paths = [str(photo_folder / name) for name in GOOD]
-  args = ["--workdir", str(sample_run), "--device-batch", "1", "--windows", "--combine", "vote", *paths]
+  args = ["--workdir", str(sample_run), "--device-batch", "1", "--combine", "vote", *paths]
   assert predict.main(args) == 0
   results = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
   # a.png 80x60 is seen as 299x224 (2 windows), b.jpg 50x90 as 224x403 (2), c.bmp 40x40 as 224x224 (1);
@@ -229,12 +230,12 @@ def test_windows_on_the_command_line(capsys, sample_run, photo_folder):
 @pytest.mark.parametrize(
   "flags,message",
   [
-    (["--scale", "0.5"], "--scale needs --windows"),
-    (["--combine", "max", "--max-windows", "4"], "--combine, --max-windows need --windows"),
-    (["--windows", "--scale", "big"], "--scale takes a factor in (0, 1] or a shorter side such as 512px, got 'big'"),
-    (["--windows", "--scale", "2"], "the windows' scale must be in (0, 1], got 2.0"),
-    (["--windows", "--max-windows", "0"], "max windows must be >= 1, got 0"),
-    (["--windows", "--combine", "median"], "argument --combine: invalid choice: 'median'"),
+    (["--view", "crop", "--scale", "0.5"], "--scale applies to --view windows only"),
+    (["--view", "crop", "--combine", "max", "--max-windows", "4"], "--combine, --max-windows apply to --view windows"),
+    (["--scale", "big"], "--scale takes a factor in (0, 1] or a shorter side such as 512px, got 'big'"),
+    (["--scale", "2"], "the windows' scale must be in (0, 1], got 2.0"),
+    (["--max-windows", "0"], "max windows must be >= 1, got 0"),
+    (["--combine", "median"], "argument --combine: invalid choice: 'median'"),
   ],
 )
 def test_bad_window_flags_are_one_line_exit_2(photo_folder, flags, message):
