@@ -85,6 +85,7 @@ class SingleLabel:
   label_key = "label"  # the batch feature holding the targets
   unit, what = "class", "classes"
   breakdown = "per_class"  # the report's per-output metrics
+  exclusive = True  # the outputs are one distribution (sum to 1)
 
   def output_names(self, dataset) -> tuple[str, ...]:
     """What a model trained on `dataset` (a `dclf.datasets.Dataset`) predicts."""
@@ -108,6 +109,11 @@ class SingleLabel:
 
   def decide(self, probabilities):
     return np.argmax(probabilities, -1)
+
+  def votes(self, probabilities):
+    """The decisions as 0/1 per output, (n, outputs): one-hot."""
+    probabilities = np.asarray(probabilities)
+    return np.eye(probabilities.shape[-1], dtype=bool)[self.decide(probabilities)]
 
   def correct(self, predictions, targets):
     return predictions == targets
@@ -135,6 +141,7 @@ class MultiLabel:
   label_key = "labels"  # the multi-hot vector
   unit, what = "label", "labels"
   breakdown = "per_label"
+  exclusive = False
 
   def output_names(self, dataset) -> tuple[str, ...]:
     if not dataset.label_names:
@@ -163,6 +170,9 @@ class MultiLabel:
 
   def decide(self, probabilities):
     return np.asarray(probabilities) >= THRESHOLD
+
+  def votes(self, probabilities):
+    return self.decide(probabilities)
 
   def correct(self, predictions, targets):
     return np.all(predictions == targets, -1)

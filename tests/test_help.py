@@ -53,7 +53,7 @@ def test_predict_and_evaluate_help_name_what_their_usage_shows():
   assert ".jpg" in text and ".webp" in text and "IMAGE_EXTENSIONS" not in text
   assert "json: one JSON line per image" in text  # --format is explained
   text, _ = help_of("dclf.evaluate")
-  assert "--workdir W --split NAME" in text
+  assert "--workdir W (--split NAME | --images PATH)" in text and "--view {windows,crop}" in text
 
 
 def test_weights_import_offers_every_classifier_and_no_other():

@@ -74,3 +74,33 @@ def test_label_sets_that_do_not_match_are_one_line_errors(multilabel_run, sample
   assert (
     "the model's classes (reference, blur, noise) are not the dataset's (reference, blur, noise, blur_and_noise)"
   ) in _evaluate_fails(sample_run, MULTILABEL_SAMPLE, live_data_dir)
+
+
+def test_labelled_photos_for_a_multilabel_model_carry_labels_joined_by_plus(tmp_path, multilabel_run):
+  """Folders `none`, `blur`, `blur+noise` (what predict prints as `label`); windows combined by vote."""
+  rng = np.random.default_rng(3)
+  for name in ("none", "blur", "blur+noise"):
+    (tmp_path / "photos" / name).mkdir(parents=True)
+    Image.fromarray(rng.integers(0, 256, (240, 300, 3), dtype=np.uint8)).save(tmp_path / "photos" / name / "a.png")
+  args = ["--workdir", multilabel_run, "--images", tmp_path / "photos", "--combine", "vote"]
+  code, out, err = run_main(evaluate.main, *args, "--out", tmp_path / "report")
+  assert code == 0, err
+  report = json.loads((tmp_path / "report" / "report.json").read_text())
+  assert report["multilabel"] and report["num_examples"] == 3
+  assert [report["per_label"][name]["support"] for name in ("blur", "noise")] == [2, 1]
+  predicted = [json.loads(line) for line in _predict_lines(multilabel_run, tmp_path / "photos")]
+  wanted = {"none": set(), "blur": {"blur"}, "blur+noise": {"blur", "noise"}}
+  exact = np.mean([set(r["labels"]) == wanted[r["path"].split("/")[-2]] for r in predicted])
+  assert report["accuracy"] == pytest.approx(exact)
+  (tmp_path / "photos" / "sharp+blur").mkdir()
+  Image.new("RGB", (8, 8)).save(tmp_path / "photos" / "sharp+blur" / "b.png")
+  code, _, err = run_main(evaluate.main, *args)
+  assert "unknown label(s) sharp+blur in" in assert_one_line_error(code, err)
+  assert "the model's labels: blur, noise (joined with +, or none)" in err
+
+
+def _predict_lines(workdir, folder) -> list[str]:
+  """dclf.predict's JSON lines for the photos of `folder`, with the same view."""
+  code, out, err = run_main(predict.main, "--workdir", workdir, "--combine", "vote", folder)
+  assert code == 0, err
+  return out.splitlines()

@@ -44,6 +44,7 @@ def markdown(report: dict, objective) -> str:
     "",
     f"Checkpoint step {report['step']}; {report['num_examples']} examples, each counted once ({kind}).",
     "",
+    *_view_lines(report),
     f"**Accuracy: {report['accuracy']:.4f}**",
     "",
   ]
@@ -69,7 +70,33 @@ def markdown(report: dict, objective) -> str:
           [[bin_label(bins, i), b["count"], _number(b["accuracy"])] for i, b in enumerate(bins)],
         ) + [""]
     lines += ["![accuracy by severity](accuracy_by_severity.png)", ""]
+  for column, groups in report.get("by_group", {}).items():
+    lines += [f"## Accuracy by {column}", ""]
+    lines += _table(
+      [column, "examples", "accuracy", "predicted"],
+      [
+        [value, g["count"], _number(g["accuracy"]), ", ".join(f"{k} {n}" for k, n in g["predicted"].items())]
+        for value, g in groups.items()
+      ],
+    ) + [""]
+  if report.get("unreadable"):
+    lines += [f"## Unreadable ({len(report['unreadable'])}, not scored)", ""]
+    lines += [f"- {message}" for message in report["unreadable"]] + [""]
   return "\n".join(lines)
+
+
+def _view_lines(report: dict) -> list[str]:
+  """How the photos were looked at (`dclf.photos`), for reports on labelled photos."""
+  view = report.get("view")
+  if not view:
+    return []
+  if view["view"] == "crop":
+    return ["Each photo: its shorter side to the input size, the central square.", ""]
+  return [
+    f"Each photo: windows of the input size at scale {view['scale']} (at most {view['max_windows']}), "
+    f"combined by `{view['combine']}`.",
+    "",
+  ]
 
 
 _COLUMNS = 3  # panels per row

@@ -80,7 +80,9 @@ def test_import_then_predict_matches_keras(classifier, tmp_path):
     assert code == 0, err
     assert "; preprocess raw: a classifier trained by the original code, which fed it raw 0..255 RGB" in out
     assert checkpoint.load_config(tmp_path / model).preprocess == "raw"
-  code, out, err = run_main(predict.main, "--workdir", tmp_path / first, "--device-batch", "1", *photos)
+  code, out, err = run_main(
+    predict.main, "--workdir", tmp_path / first, "--view", "crop", "--device-batch", "1", *photos
+  )
   assert code == 0, err
   probabilities = [list(json.loads(line)["probabilities"].values()) for line in out.splitlines()]
   assert_parity(f"{first} import + predict probabilities", np.array(probabilities), keras_probabilities)

@@ -84,7 +84,7 @@ def test_import_predict_and_fine_tune(tmp_path, softmax_file, photos):
     imported["params"]["head"]["predictions"]["kernel"],
   )
 
-  predicted = run_module("dclf.predict", "--workdir", workdir, *photos)
+  predicted = run_module("dclf.predict", "--workdir", workdir, "--view", "crop", *photos)  # Keras saw the crops
   assert predicted.returncode == 0, predicted.stderr
   lines = [json.loads(line) for line in predicted.stdout.splitlines()]
   assert [line["path"] for line in lines] == [str(p) for p in photos]
