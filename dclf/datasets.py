@@ -25,6 +25,7 @@ class Dataset:
   available_splits: tuple[str, ...] = ()  # every split the dataset has, loaded or not
   label_names: tuple[str, ...] = ()  # the axes of its multi-hot `labels`, if it has them
   data_format: str = "synthetic"  # what the splits read: `tfds` (the PNG build) or `raw` (its raw copy)
+  clean_train: bool = False  # its train split holds clean photos, for config.distort_on_device
 
 
 def _synthetic(config) -> Dataset:
@@ -37,6 +38,7 @@ def _synthetic(config) -> Dataset:
 
 def _tfds(config, splits) -> Dataset:
   from dclf import data  # pylint: disable=g-import-not-at-top  (tfds import is slow; only when used)
+  from dclf.data import catalog  # pylint: disable=g-import-not-at-top
 
   sources, info = {}, None
   try:
@@ -53,7 +55,8 @@ def _tfds(config, splits) -> Dataset:
   label_names = MULTILABEL_AXES if "labels" in info.features else ()
   data_format = "raw" if all(reads_batches(s) for s in sources.values()) else "tfds"
   names = tuple(info.features["label"].names)
-  return Dataset(config.dataset, names, sources, tuple(info.splits), label_names, data_format)
+  clean_train = getattr(catalog.parse(config.dataset)[1], "clean_train", False)
+  return Dataset(config.dataset, names, sources, tuple(info.splits), label_names, data_format, clean_train)
 
 
 def convert_command(config) -> str | None:

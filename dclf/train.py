@@ -19,6 +19,7 @@ from jax.experimental import multihost_utils
 
 from dclf import checkpoint, datasets, input_pipeline, models, objectives, parallel, runtime, state, steps, weights
 from dclf import workdir as workdirs
+from dclf.distort import on_device
 from dclf.errors import RunError, UsageError, WeightsError
 from dclf.evaluation import evaluator
 from dclf.fileio import atomic_write_json
@@ -89,6 +90,24 @@ def _check_fully_convolutional(config, num_classes: int) -> None:
     raise UsageError(
       f"model {config.model} needs whole {config.image_size}x{config.image_size} inputs; "
       "train_crop_size works with fully convolutional models (small_cnn, sgdnet)"
+    )
+
+
+def _check_device_distortions(config, data) -> None:
+  """`config.distort_on_device` labels clean training photos with the classes it draws: the
+  dataset's train split must be clean, and its classes the recipe's."""
+  recipe = on_device.DEVICE_RECIPES[config.distort_on_device]
+  if not data.clean_train:
+    raise UsageError(
+      f"config.distort_on_device distorts clean photos, but the train split of {config.dataset} is not clean: "
+      "train on a dataset whose train split is (distortions/blur_noise_clean_sample, distortions/blur_noise_clean; "
+      "docs/data.md), or set --config.distort_on_device=''"
+    )
+  if config.multilabel or tuple(data.class_names) != recipe.classes:
+    raise UsageError(
+      f"config.distort_on_device={config.distort_on_device} draws the single-label classes "
+      f"{', '.join(recipe.classes)}; {config.dataset} has {', '.join(data.class_names)}"
+      + (" and config.multilabel is set" if config.multilabel else "")
     )
 
 
@@ -233,6 +252,13 @@ def train_and_evaluate(config, workdir) -> dict:
       finished["step"],
     )
     return finished
+  if config.distort_on_device:
+    _check_device_distortions(config, data)
+  elif data.clean_train:
+    raise UsageError(
+      f"the train split of {config.dataset} holds clean photos only: set --config.distort_on_device=blur_noise "
+      "to distort them in the train step (docs/data.md)"
+    )
   output_names = objectives.of_config(config).output_names(data)
   config = config.copy_and_resolve_references()
   with config.unlocked():

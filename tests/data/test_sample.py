@@ -9,7 +9,7 @@ import dclf.data
 from dclf.data import sample_photos
 from dclf.data.distortions import configs
 
-from _data_helpers import read_split
+from _data_helpers import assert_same_examples, read_split
 
 SAMPLE_CONFIGS = [config for config in configs.CONFIGS if config.photos == "sample"]
 
@@ -57,3 +57,19 @@ def test_sample_multilabel_and_six_build(tmp_path):
       "validation": classes,
       "test": classes,
     }
+
+
+def test_clean_sample_holds_each_train_window_once_and_the_sample_evaluation_splits(tmp_path):
+  """blur_noise_clean_sample: its train split is blur_noise_sample's reference examples (one per
+  window, for config.distort_on_device); validation and test are blur_noise_sample's, bit for bit."""
+  for name in ("distortions/blur_noise_sample", "distortions/blur_noise_clean_sample"):
+    dclf.data.build(name, data_dir=str(tmp_path), num_sources=18, workers=1)
+  clean = {
+    split: read_split("distortions/blur_noise_clean_sample", split, tmp_path)
+    for split in ("train", "validation", "test")
+  }
+  sample = {split: read_split("distortions/blur_noise_sample", split, tmp_path) for split in clean}
+  assert len(clean["train"]) == 14 and {ex["distortion"] for ex in clean["train"]} == {b"reference"}
+  assert_same_examples(clean["train"], [ex for ex in sample["train"] if ex["distortion"] == b"reference"])
+  for split in ("validation", "test"):
+    assert_same_examples(clean[split], sample[split])

@@ -15,11 +15,13 @@ from dclf.data.sources import SourceRef, read_bytes
 
 @dataclasses.dataclass(frozen=True)
 class Job:
-  """What every source of one build shares: the recipe, its seed, the final JPEG quality."""
+  """What every source of one build shares: the recipe, its seed, the final JPEG quality, and
+  whether a source gives its reference example only (a clean train split)."""
 
   recipe: str
   seed: int
   jpeg_quality: int | None
+  reference_only: bool = False
 
 
 @dataclasses.dataclass
@@ -40,7 +42,8 @@ def make_examples(job: Job, ref: SourceRef | SampleWindow) -> SourceOutcome:
     return SourceOutcome(ref.source_id, [], skipped=error.reason)
   crop = imaging.resize_shorter_and_centre_crop(photo)
   examples = []
-  for plan in recipes.plan_source(job.recipe, job.seed, ref.source_id):
+  plans = recipes.plan_source(job.recipe, job.seed, ref.source_id)
+  for plan in plans[:1] if job.reference_only else plans:
     features = _features(job, plan, render(plan, crop, job.jpeg_quality), ref.source_id)
     examples.append((f"{ref.source_id}:{plan.class_name}", features))
   return SourceOutcome(ref.source_id, examples, conversions=conversions)
