@@ -6,10 +6,11 @@ Rebuilds the test split of `distortions/blur_noise_sample` (the same windows, se
 seeds as the build) in four ways and prints each workdir's accuracy (and recall per class) on each:
 
 - `prebuilt`: the NumPy port of the JH Labs filters, then the JPEG round trip at quality 75 (the
-  original's save): what the dataset holds, what `config.distort_on_device` runs validate on.
+  original's save): blur_noise_sample's test split.
 - `no_jpeg`: the same filters, no JPEG round trip after them.
 - `jpeg_first`: the JPEG round trip on the clean crop, then the filters: what a run with
-  `config.distort_on_device` trains on (its clean train split holds the JPEG'd reference crops).
+  `config.distort_on_device` trains on (its clean train split holds the JPEG'd reference crops),
+  and blur_noise_clean_sample's test split.
 - `jax_first`: as `jpeg_first` with the JAX filters (`dclf.distort.jax_ops`, the train step's);
   the noise draws come from a JAX key, so they are other draws of the same distribution.
 

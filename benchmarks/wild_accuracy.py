@@ -1,15 +1,15 @@
 """Accuracy of a trained workdir on the wild evaluation set (benchmarks/wild_eval_set.py), per
 generator, severity and scale, for two ways of looking at a photo.
 
-    PYTHONPATH=. python benchmarks/wild_accuracy.py --workdir W --eval_dir E [--json OUT]
+    PYTHONPATH=. python benchmarks/wild_accuracy.py --workdir W [--workdir W2 ...] --eval_dir E [--json OUT]
 
 - `shrink`: what `dclf.predict` does today: shorter side to the model's image size, central square
   (`Predictor.prepare`), one prediction.
 - `windows`: 224x224 windows at the photo's own resolution, in a grid that covers it (adjacent
   windows overlap when the size is not a multiple of 224), probabilities averaged over the windows.
 
-Prints a markdown table (rows: label, generator, severity, scale; columns: the two modes) and the
-totals; --json writes every image's probabilities too.
+Prints a markdown table (rows: label, generator, severity, scale, then subtotals; columns: each
+workdir in each mode); --json writes every image's predictions too.
 """
 
 from __future__ import annotations
@@ -48,51 +48,61 @@ def windows(rgb: np.ndarray, size: int) -> np.ndarray:
   return np.stack([rgb[top : top + size, left : left + size] for top, left in window_grid(height, width, size)])
 
 
-def probabilities(predictor: Predictor, rgb: np.ndarray) -> dict[str, np.ndarray]:
-  shrunk = predictor.predict(predictor.prepare(rgb)[None])[0]
-  tiles = windows(rgb, predictor.image_size)
-  tiled = shrunk if tiles is None else predictor.predict(tiles).mean(axis=0)
-  return {"shrink": shrunk, "windows": tiled}
+def probabilities(predictor: Predictor, photos: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
+  """Each photo's probabilities in both modes; every input in as few full batches as possible."""
+  shrunk = predictor.predict(np.stack([predictor.prepare(rgb) for rgb in photos]))
+  tiles = [windows(rgb, predictor.image_size) for rgb in photos]
+  stacked = [t for t in tiles if t is not None]
+  tiled = predictor.predict(np.concatenate(stacked)) if stacked else None
+  out, start = [], 0
+  for shrink, tile in zip(shrunk, tiles):
+    mean = shrink if tile is None else tiled[start : start + len(tile)].mean(axis=0)
+    start += 0 if tile is None else len(tile)
+    out.append({"shrink": shrink, "windows": mean})
+  return out
+
+
+GROUPINGS = (  # the rows of the table: each image counts in one row of each
+  lambda row: (row["label"], row["generator"], row["severity"], row["scale"]),
+  lambda row: (row["label"], row["generator"], "all", "all"),
+  lambda row: (row["label"], "all", "all", "all"),
+  lambda row: ("all", "all", "all", row["scale"]),
+  lambda row: ("all", "all", "all", "all"),
+)
 
 
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--workdir", required=True)
+  parser.add_argument("--workdir", action="append", required=True, help="a trained run (repeat for more columns)")
   parser.add_argument("--eval_dir", required=True, type=Path)
   parser.add_argument("--json", type=Path)
   args = parser.parse_args(argv)
 
-  predictor = Predictor(args.workdir)
   with open(args.eval_dir / "labels.csv") as file:
     rows = list(csv.DictReader(file))
-  hits = collections.defaultdict(lambda: collections.Counter())
-  records = []
-  for row in rows:
-    rgb = np.asarray(Image.open(args.eval_dir / row["path"]).convert("RGB"))
-    probs = probabilities(predictor, rgb)
-    record = {**row}
-    for mode in MODES:
-      predicted = predictor.names[int(np.argmax(probs[mode]))]
-      record[mode] = {"label": predicted, "probabilities": dict(zip(predictor.names, probs[mode].tolist()))}
-      right = predicted == row["label"]
-      for group in (
-        (row["label"], row["generator"], row["severity"], row["scale"]),
-        (row["label"], row["generator"], "all", "all"),
-        (row["label"], "all", "all", "all"),
-        ("all", "all", "all", row["scale"]),
-        ("all", "all", "all", "all"),
-      ):
-        hits[group][mode] += right
-        hits[group][f"{mode}_n"] += 1
-    records.append(record)
+  photos = [np.asarray(Image.open(args.eval_dir / row["path"]).convert("RGB")) for row in rows]
+  columns, hits, records = [], collections.defaultdict(collections.Counter), []
+  for workdir in args.workdir:
+    predictor = Predictor(workdir)
+    names = [f"{Path(workdir).name}@{predictor.step} {mode}" for mode in MODES]
+    columns += names
+    for row, probs in zip(rows, probabilities(predictor, photos)):
+      record = {**row, "workdir": workdir}
+      for mode, column in zip(MODES, names):
+        predicted = predictor.names[int(np.argmax(probs[mode]))]
+        record[mode] = {"label": predicted, "probabilities": dict(zip(predictor.names, probs[mode].tolist()))}
+        for group in GROUPINGS:
+          hits[group(row)][column] += predicted == row["label"]
+          hits[group(row)]["n"] += column == columns[0]
+      records.append(record)
 
-  print(f"{args.workdir} (step {predictor.step}) on {args.eval_dir}: accuracy")
-  print("| label | generator | severity | scale | n | " + " | ".join(MODES) + " |")
-  print("|---|---|---|---|---:|" + "---:|" * len(MODES))
+  print(f"accuracy on {args.eval_dir}")
+  print("| label | generator | severity | scale | n | " + " | ".join(columns) + " |")
+  print("|---|---|---|---|---:|" + "---:|" * len(columns))
   for group in sorted(hits, key=lambda g: (g[0] == "all", g[0], g[1] == "all", g)):
     counts = hits[group]
-    n = counts[f"{MODES[0]}_n"]
-    print(f"| {' | '.join(group)} | {n} | " + " | ".join(f"{counts[m] / n:.2f}" for m in MODES) + " |")
+    cells = " | ".join(f"{counts[column] / counts['n']:.2f}" for column in columns)
+    print(f"| {' | '.join(group)} | {counts['n']} | {cells} |")
   if args.json:
     args.json.write_text(json.dumps(records, indent=1))
   return 0

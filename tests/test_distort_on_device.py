@@ -25,10 +25,11 @@ def _crops(count: int, size: int = 48) -> np.ndarray:
   return np.stack([photo[7 * i : 7 * i + size, 5 * i : 5 * i + size] for i in range(count)])
 
 
-def test_each_class_gets_the_numpy_ports_output_for_its_drawn_parameters():
+@pytest.mark.parametrize("recipe", sorted(on_device.DEVICE_RECIPES))
+def test_each_class_gets_the_numpy_ports_output_for_its_drawn_parameters(recipe):
   images = _crops(12)
   out, classes, severities = jax.jit(on_device.distort, static_argnums=(0, 4))(
-    "blur_noise", jnp.asarray(images), KEY, jnp.arange(12), 12
+    recipe, jnp.asarray(images), KEY, jnp.arange(12), 12
   )
   out, classes = np.asarray(out), np.asarray(classes)
   assert sorted(classes.tolist()) == [REFERENCE] * 4 + [BLUR] * 4 + [NOISE] * 4
@@ -37,8 +38,9 @@ def test_each_class_gets_the_numpy_ports_output_for_its_drawn_parameters():
       np.testing.assert_array_equal(out[i], image)
     elif label == BLUR:
       _assert_close_blur(out[i], distort.gaussian_blur(image, radius=float(severities.radius[i])))
-    else:  # the NoiseFilter rule of the NumPy port on the image's own draws
-      u, z = jax_ops._noise_draws(severities.noise_key[i], image.shape, False)
+    else:  # the NoiseFilter rule of the NumPy port on the image's own draws, colour or monochrome
+      monochrome = recipe == "blur_noise_mono_colour" and bool(severities.monochrome[i])
+      u, z = jax_ops._noise_draws(severities.noise_key[i], image.shape, monochrome)
       amount, density = float(severities.amount[i]), float(severities.density[i])
       np.testing.assert_array_equal(out[i], _apply_noise(image, np.asarray(u), np.asarray(z), amount, density))
       assert not np.array_equal(out[i], image)
@@ -49,6 +51,7 @@ def test_severities_cover_the_recipes_ranges():
   radius, amount, density = (np.asarray(x, np.float64) for x in drawn[:3])
   assert BLUR_RADIUS[0] <= radius.min() and radius.max() < BLUR_RADIUS[1] and abs(radius.mean() - 6) < 0.25
   assert NOISE_DENSITY[0] <= density.min() and density.max() < NOISE_DENSITY[1] and abs(density.mean() - 0.6) < 0.025
+  assert abs(np.asarray(drawn.monochrome).mean() - 0.5) < 0.05
   values, counts = np.unique(amount, return_counts=True)
   assert values.tolist() == list(range(NOISE_AMOUNT[0], NOISE_AMOUNT[1] + 1))  # whole numbers, both ends
   assert counts.min() > 3000 / 26 - 50 and counts.max() < 3000 / 26 + 50
@@ -62,7 +65,8 @@ def test_each_images_draws_are_its_own():
   for field in ("radius", "amount", "density"):
     assert float(getattr(alone, field)[0]) == float(getattr(many, field)[17])
   radius, amount, density = (np.asarray(x, np.float64) for x in many[:3])
-  for a, b in ((radius[:-1], radius[1:]), (radius, amount), (radius, density), (amount, density)):
+  mono = np.asarray(many.monochrome, np.float64)
+  for a, b in ((radius[:-1], radius[1:]), (radius, amount), (radius, density), (amount, density), (mono, amount)):
     assert abs(np.corrcoef(a, b)[0, 1]) < 0.1
   grey = jnp.full((2, 16, 16, 3), 128, jnp.uint8)
   noised = jax.vmap(jax_ops.noise)(grey, many.noise_key[:2], jnp.full(2, 20.0), jnp.ones(2))

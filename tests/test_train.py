@@ -239,7 +239,13 @@ def test_a_run_on_the_raw_copy_resumes_mid_epoch_like_an_uninterrupted_run(tmp_p
   """Killed after its step-3 checkpoint (the later checkpoint and summary gone), the rerun resumes at
   batch 3 of 42 examples (mid-epoch) and ends with the uninterrupted run's weights."""
   config = eval_fixtures.few_steps(
-    "quickstart", data_dir=raw_sample, data_format="raw", num_train_steps=6, checkpoint_every_steps=3
+    "quickstart",
+    dataset=SAMPLE,
+    distort_on_device="",
+    data_dir=raw_sample,
+    data_format="raw",
+    num_train_steps=6,
+    checkpoint_every_steps=3,
   )
   summary = train.train_and_evaluate(config, tmp_path)
   assert (summary["data_format"], summary["data_workers"]) == ("raw", 0)

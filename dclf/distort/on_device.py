@@ -14,6 +14,7 @@ redraws exactly what an uninterrupted one drew:
 """
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -26,13 +27,15 @@ from dclf.labels import BLUR_NOISE_CLASSES
 
 
 class Severities(NamedTuple):
-  """One value per image: blur radius, noise amount (a whole number, as float32) and density, and
-  the key of its noise (a NamedTuple: a pytree that vmap returns)."""
+  """One value per image: blur radius, noise amount (a whole number, as float32) and density, the
+  key of its noise, and whether that noise is monochrome (for recipes that mix both kinds). A
+  NamedTuple: a pytree that vmap returns."""
 
   radius: jax.Array
   amount: jax.Array
   density: jax.Array
   noise_key: jax.Array
+  monochrome: jax.Array
 
 
 def draw_classes(key, index, batch_size: int, num_classes: int):
@@ -47,6 +50,7 @@ def _draw_one(key) -> Severities:
     amount=jax.random.randint(amount_key, (), NOISE_AMOUNT[0], NOISE_AMOUNT[1] + 1).astype(jnp.float32),
     density=jax.random.uniform(density_key, (), minval=NOISE_DENSITY[0], maxval=NOISE_DENSITY[1]),
     noise_key=noise_key,
+    monochrome=jax.random.bernoulli(jax.random.fold_in(key, 1)),  # a stream of its own: the others stay as they were
   )
 
 
@@ -56,11 +60,16 @@ def draw_severities(key, index) -> Severities:
   return jax.vmap(_draw_one)(keys)
 
 
-def _blur_noise(images, classes, severities: Severities):
-  """Reference images unchanged, blur images blurred, noise images noised (colour gaussian)."""
+def _blur_noise(images, classes, severities: Severities, mix_monochrome: bool = False):
+  """Reference images unchanged, blur images blurred, noise images noised: the jar's colour
+  gaussian noise, or with `mix_monochrome` its monochrome noise for the images that drew it."""
   blur, noise = BLUR_NOISE_CLASSES.index("blur"), BLUR_NOISE_CLASSES.index("noise")
   blurred = jax_ops.gaussian_blur(images, jnp.where(classes == blur, severities.radius, 0.0))  # radius 0: unchanged
-  noised = jax.vmap(jax_ops.noise)(images, severities.noise_key, severities.amount, severities.density)
+  draws = (images, severities.noise_key, severities.amount, severities.density)
+  noised = jax.vmap(jax_ops.noise)(*draws)
+  if mix_monochrome:
+    mono = jax.vmap(functools.partial(jax_ops.noise, monochrome=True))(*draws)
+    noised = jnp.where(severities.monochrome[:, None, None, None], mono, noised)
   return jnp.where((classes == noise)[:, None, None, None], noised, blurred)
 
 
@@ -72,9 +81,14 @@ class DeviceRecipe:
   apply: Callable
 
 
-# The recipes of dclf.data.distortions that the JAX filters can make (six_distortions' motion blur
-# and warps have no JAX version).
-DEVICE_RECIPES = {"blur_noise": DeviceRecipe(BLUR_NOISE_CLASSES, _blur_noise)}
+# blur_noise: the poster's recipe (dclf.data.distortions; six_distortions' motion blur and warps
+# have no JAX version). blur_noise_mono_colour: the same, except that a noise image gets the jar's
+# monochrome noise (one value added to R, G and B) instead of its colour noise with probability 1/2:
+# photos from the wild carry luminance noise too (configs/quickstart.py, docs/evaluation.md).
+DEVICE_RECIPES = {
+  "blur_noise": DeviceRecipe(BLUR_NOISE_CLASSES, _blur_noise),
+  "blur_noise_mono_colour": DeviceRecipe(BLUR_NOISE_CLASSES, functools.partial(_blur_noise, mix_monochrome=True)),
+}
 
 
 def distort(recipe: str, images, key, index, batch_size: int):

@@ -26,7 +26,8 @@ class DistortionsConfig(tfds.core.BuilderConfig):
   the original (Java ImageIO, quality 0.75); None keeps the filters' exact output.
   clean_train: the train split holds each source once, as its clean reference crop, for training
   with `config.distort_on_device` (the train step distorts it on the device); validation and test
-  stay the recipe's pre-distorted examples, the very ones of the config without it.
+  hold the recipe's examples made as the train step makes them: the JPEG round trip on the clean
+  crop, then the filters (the same sources, severities and noise seeds as the config without it).
   """
 
   recipe: str
@@ -74,7 +75,7 @@ CONFIGS = (
   DistortionsConfig(
     name="blur_noise_clean",
     description="blur_noise with a clean train split (each photo once, its reference crop) for "
-    "config.distort_on_device; validation and test as blur_noise.",
+    "config.distort_on_device; validation and test as blur_noise, JPEG round trip before the filters.",
     recipe="blur_noise",
     num_sources=_poster_size("blur_noise"),
     clean_train=True,
@@ -103,7 +104,7 @@ CONFIGS = (
   DistortionsConfig(
     name="blur_noise_clean_sample",
     description="blur_noise_sample with a clean train split (each window once, its reference crop) "
-    "for config.distort_on_device; validation and test as blur_noise_sample.",
+    "for config.distort_on_device; validation and test as blur_noise_sample, JPEG round trip before the filters.",
     recipe="blur_noise",
     photos="sample",
     num_sources=1080,
@@ -112,7 +113,7 @@ CONFIGS = (
   DistortionsConfig(
     name="blur_noise_clean_sample_plus",
     description="blur_noise_clean_sample with two grey textures (grass, brick) added to the train "
-    "split: the quickstart's photos (configs/quickstart.py); validation and test as blur_noise_sample.",
+    "split: the quickstart's photos (configs/quickstart.py); validation and test as blur_noise_clean_sample.",
     recipe="blur_noise",
     photos="sample_plus",
     num_sources=1320,

@@ -94,7 +94,13 @@ class Builder(ArrayRecordBuilder):
 
   def _generate_examples(self, refs: Sequence, split: str):
     config = self.builder_config
-    job = Job(config.recipe, config.seed, config.jpeg_quality, reference_only=config.clean_train and split == "train")
+    job = Job(
+      config.recipe,
+      config.seed,
+      config.jpeg_quality,
+      jpeg_first=config.clean_train,
+      reference_only=config.clean_train and split == "train",
+    )
     if self._use_beam:
       return beam_pipeline.examples_transform(refs, job, split)
     return self._generate_locally(refs, job, split)
