@@ -19,7 +19,7 @@ def get_config():
   config = default.get_config()
   config.model = "small_cnn"
   config.dataset = "distortions/blur_noise_clean_sample_plus"
-  config.distort_on_device = "blur_noise_mono_colour"  # docs/data.md, "Distorting on the device"
+  config.distort_on_device = "blur_noise_wild"  # docs/data.md, "Distorting on the device"
   config.optimizer = "adam"
   config.learning_rate = 1e-3
   config.lr_decay = 0.005  # lr / (1 + 0.005 step): 1/5 of it at the last step, so the run ends settled

@@ -11,7 +11,7 @@ from test_distort_jax import _assert_close_blur
 from dclf import distort, parallel, steps
 from dclf.distort import jax_ops, on_device
 from dclf.distort.noise import _apply_noise
-from dclf.distort.severities import BLUR_RADIUS, NOISE_AMOUNT, NOISE_DENSITY
+from dclf.distort.severities import BLUR_RADIUS, IMPULSE_SHARE, NOISE_AMOUNT, NOISE_DENSITY
 
 from _distort_helpers import load
 
@@ -25,6 +25,20 @@ def _crops(count: int, size: int = 48) -> np.ndarray:
   return np.stack([photo[7 * i : 7 * i + size, 5 * i : 5 * i + size] for i in range(count)])
 
 
+def _assert_noise(recipe: str, image, out, drawn) -> None:
+  """The recipe's noise of the kind the image drew: the NumPy port's NoiseFilter rule on its own
+  draws (colour, or one value per pixel for monochrome), or salt-and-pepper on its share of pixels."""
+  kind = ("colour", "mono", "impulse")[int(drawn.noise_kind) % 3] if recipe == "blur_noise_wild" else "colour"
+  if kind == "impulse":
+    hit = np.any(out != image, axis=-1)
+    assert set(np.unique(out[hit])) <= {0, 255} and np.all(out[hit].min(-1) == out[hit].max(-1))
+    assert abs(hit.mean() - float(drawn.impulse_share)) < 0.04
+  else:
+    u, z = jax_ops._noise_draws(drawn.noise_key, image.shape, kind == "mono")
+    expected = _apply_noise(image, np.asarray(u), np.asarray(z), float(drawn.amount), float(drawn.density))
+    np.testing.assert_array_equal(out, expected)
+
+
 @pytest.mark.parametrize("recipe", sorted(on_device.DEVICE_RECIPES))
 def test_each_class_gets_the_numpy_ports_output_for_its_drawn_parameters(recipe):
   images = _crops(12)
@@ -33,16 +47,15 @@ def test_each_class_gets_the_numpy_ports_output_for_its_drawn_parameters(recipe)
   )
   out, classes = np.asarray(out), np.asarray(classes)
   assert sorted(classes.tolist()) == [REFERENCE] * 4 + [BLUR] * 4 + [NOISE] * 4
+  if recipe == "blur_noise_wild":  # this key gives its noise images all three noises
+    assert set(np.asarray(severities.noise_kind)[classes == NOISE] % 3) == {0, 1, 2}
   for i, (image, label) in enumerate(zip(images, classes)):
     if label == REFERENCE:
       np.testing.assert_array_equal(out[i], image)
     elif label == BLUR:
       _assert_close_blur(out[i], distort.gaussian_blur(image, radius=float(severities.radius[i])))
-    else:  # the NoiseFilter rule of the NumPy port on the image's own draws, colour or monochrome
-      monochrome = recipe == "blur_noise_mono_colour" and bool(severities.monochrome[i])
-      u, z = jax_ops._noise_draws(severities.noise_key[i], image.shape, monochrome)
-      amount, density = float(severities.amount[i]), float(severities.density[i])
-      np.testing.assert_array_equal(out[i], _apply_noise(image, np.asarray(u), np.asarray(z), amount, density))
+    else:
+      _assert_noise(recipe, image, out[i], jax.tree.map(lambda x: x[i], severities))
       assert not np.array_equal(out[i], image)
 
 
@@ -51,7 +64,10 @@ def test_severities_cover_the_recipes_ranges():
   radius, amount, density = (np.asarray(x, np.float64) for x in drawn[:3])
   assert BLUR_RADIUS[0] <= radius.min() and radius.max() < BLUR_RADIUS[1] and abs(radius.mean() - 6) < 0.25
   assert NOISE_DENSITY[0] <= density.min() and density.max() < NOISE_DENSITY[1] and abs(density.mean() - 0.6) < 0.025
-  assert abs(np.asarray(drawn.monochrome).mean() - 0.5) < 0.05
+  kinds = np.bincount(np.asarray(drawn.noise_kind) % 3, minlength=3)
+  assert kinds.min() > 900 and kinds.max() < 1100  # blur_noise_wild's three noises, a third each
+  share = np.asarray(drawn.impulse_share, np.float64)
+  assert IMPULSE_SHARE[0] <= share.min() and share.max() < IMPULSE_SHARE[1]
   values, counts = np.unique(amount, return_counts=True)
   assert values.tolist() == list(range(NOISE_AMOUNT[0], NOISE_AMOUNT[1] + 1))  # whole numbers, both ends
   assert counts.min() > 3000 / 26 - 50 and counts.max() < 3000 / 26 + 50
@@ -65,8 +81,8 @@ def test_each_images_draws_are_its_own():
   for field in ("radius", "amount", "density"):
     assert float(getattr(alone, field)[0]) == float(getattr(many, field)[17])
   radius, amount, density = (np.asarray(x, np.float64) for x in many[:3])
-  mono = np.asarray(many.monochrome, np.float64)
-  for a, b in ((radius[:-1], radius[1:]), (radius, amount), (radius, density), (amount, density), (mono, amount)):
+  kind = np.asarray(many.noise_kind, np.float64)
+  for a, b in ((radius[:-1], radius[1:]), (radius, amount), (radius, density), (amount, density), (kind, amount)):
     assert abs(np.corrcoef(a, b)[0, 1]) < 0.1
   grey = jnp.full((2, 16, 16, 3), 128, jnp.uint8)
   noised = jax.vmap(jax_ops.noise)(grey, many.noise_key[:2], jnp.full(2, 20.0), jnp.ones(2))

@@ -22,20 +22,21 @@ import jax
 import jax.numpy as jnp
 
 from dclf.distort import jax_ops
-from dclf.distort.severities import BLUR_RADIUS, NOISE_AMOUNT, NOISE_DENSITY
+from dclf.distort.severities import BLUR_RADIUS, IMPULSE_SHARE, NOISE_AMOUNT, NOISE_DENSITY
 from dclf.labels import BLUR_NOISE_CLASSES
 
 
 class Severities(NamedTuple):
   """One value per image: blur radius, noise amount (a whole number, as float32) and density, the
-  key of its noise, and whether that noise is monochrome (for recipes that mix both kinds). A
-  NamedTuple: a pytree that vmap returns."""
+  key of its noise, and for recipes that mix kinds of noise, which kind (`noise_kind` modulo their
+  number) and the share of pixels an impulse noise hits. A NamedTuple: a pytree that vmap returns."""
 
   radius: jax.Array
   amount: jax.Array
   density: jax.Array
   noise_key: jax.Array
-  monochrome: jax.Array
+  noise_kind: jax.Array
+  impulse_share: jax.Array
 
 
 def draw_classes(key, index, batch_size: int, num_classes: int):
@@ -50,7 +51,9 @@ def _draw_one(key) -> Severities:
     amount=jax.random.randint(amount_key, (), NOISE_AMOUNT[0], NOISE_AMOUNT[1] + 1).astype(jnp.float32),
     density=jax.random.uniform(density_key, (), minval=NOISE_DENSITY[0], maxval=NOISE_DENSITY[1]),
     noise_key=noise_key,
-    monochrome=jax.random.bernoulli(jax.random.fold_in(key, 1)),  # a stream of its own: the others stay as they were
+    # streams of their own, so the poster's draws above stay what they are
+    noise_kind=jax.random.randint(jax.random.fold_in(key, 1), (), 0, NOISE_KINDS_LCM),
+    impulse_share=jax.random.uniform(jax.random.fold_in(key, 2), (), minval=IMPULSE_SHARE[0], maxval=IMPULSE_SHARE[1]),
   )
 
 
@@ -60,16 +63,39 @@ def draw_severities(key, index) -> Severities:
   return jax.vmap(_draw_one)(keys)
 
 
-def _blur_noise(images, classes, severities: Severities, mix_monochrome: bool = False):
-  """Reference images unchanged, blur images blurred, noise images noised: the jar's colour
-  gaussian noise, or with `mix_monochrome` its monochrome noise for the images that drew it."""
+def _colour_noise(images, s: Severities):
+  return jax.vmap(jax_ops.noise)(images, s.noise_key, s.amount, s.density)
+
+
+def _mono_noise(images, s: Severities):
+  return jax.vmap(functools.partial(jax_ops.noise, monochrome=True))(images, s.noise_key, s.amount, s.density)
+
+
+def _impulse_noise(images, s: Severities):
+  """Salt-and-pepper: each pixel is set to black or white (1/2 each) with probability impulse_share."""
+
+  def one(image, key, share):
+    hit_key, white_key = jax.random.split(key)
+    hit = jax.random.uniform(hit_key, image.shape[:-1]) < share
+    value = jnp.where(jax.random.bernoulli(white_key, 0.5, image.shape[:-1]), 255, 0).astype(image.dtype)
+    return jnp.where(hit[..., None], value[..., None], image)
+
+  return jax.vmap(one)(images, s.noise_key, s.impulse_share)
+
+
+NOISES = {"colour": _colour_noise, "mono": _mono_noise, "impulse": _impulse_noise}
+NOISE_KINDS_LCM = 6  # noise_kind is drawn in [0, 6): modulo 1, 2 or 3 kinds, each is equally likely
+
+
+def _blur_noise(images, classes, severities: Severities, noises=("colour",)):
+  """Reference images unchanged, blur images blurred, noise images noised with one of `noises`
+  (NOISES; each equally likely)."""
   blur, noise = BLUR_NOISE_CLASSES.index("blur"), BLUR_NOISE_CLASSES.index("noise")
   blurred = jax_ops.gaussian_blur(images, jnp.where(classes == blur, severities.radius, 0.0))  # radius 0: unchanged
-  draws = (images, severities.noise_key, severities.amount, severities.density)
-  noised = jax.vmap(jax_ops.noise)(*draws)
-  if mix_monochrome:
-    mono = jax.vmap(functools.partial(jax_ops.noise, monochrome=True))(*draws)
-    noised = jnp.where(severities.monochrome[:, None, None, None], mono, noised)
+  kind = severities.noise_kind % len(noises)
+  noised = NOISES[noises[0]](images, severities)
+  for k, name in enumerate(noises[1:], start=1):
+    noised = jnp.where((kind == k)[:, None, None, None], NOISES[name](images, severities), noised)
   return jnp.where((classes == noise)[:, None, None, None], noised, blurred)
 
 
@@ -82,12 +108,15 @@ class DeviceRecipe:
 
 
 # blur_noise: the poster's recipe (dclf.data.distortions; six_distortions' motion blur and warps
-# have no JAX version). blur_noise_mono_colour: the same, except that a noise image gets the jar's
-# monochrome noise (one value added to R, G and B) instead of its colour noise with probability 1/2:
-# photos from the wild carry luminance noise too (configs/quickstart.py, docs/evaluation.md).
+# have no JAX version). blur_noise_wild: the same classes and severities, but a noise image gets one
+# of three noises, each with probability 1/3: the jar's colour noise, its monochrome noise (one value
+# added to R, G and B), or salt-and-pepper on a share of its pixels ~ U[0.002, 0.2): photos from the
+# wild carry luminance and impulse noise too (configs/quickstart.py, docs/evaluation.md).
 DEVICE_RECIPES = {
   "blur_noise": DeviceRecipe(BLUR_NOISE_CLASSES, _blur_noise),
-  "blur_noise_mono_colour": DeviceRecipe(BLUR_NOISE_CLASSES, functools.partial(_blur_noise, mix_monochrome=True)),
+  "blur_noise_wild": DeviceRecipe(
+    BLUR_NOISE_CLASSES, functools.partial(_blur_noise, noises=("colour", "mono", "impulse"))
+  ),
 }
 
 
