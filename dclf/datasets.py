@@ -38,7 +38,6 @@ def _synthetic(config) -> Dataset:
 
 def _tfds(config, splits) -> Dataset:
   from dclf import data  # pylint: disable=g-import-not-at-top  (tfds import is slow; only when used)
-  from dclf.data import catalog  # pylint: disable=g-import-not-at-top
 
   sources, info = {}, None
   try:
@@ -54,9 +53,9 @@ def _tfds(config, splits) -> Dataset:
     raise UsageError(e.message) from None  # one line; the download instructions are in the docs
   label_names = MULTILABEL_AXES if "labels" in info.features else ()
   data_format = "raw" if all(reads_batches(s) for s in sources.values()) else "tfds"
-  names = tuple(info.features["label"].names)
-  clean_train = getattr(catalog.parse(config.dataset)[1], "clean_train", False)
-  return Dataset(config.dataset, names, sources, tuple(info.splits), label_names, data_format, clean_train)
+  class_names = tuple(info.features["label"].names)
+  clean_train = names(config.dataset).clean_train
+  return Dataset(config.dataset, class_names, sources, tuple(info.splits), label_names, data_format, clean_train)
 
 
 def convert_command(config) -> str | None:
@@ -68,12 +67,19 @@ def convert_command(config) -> str | None:
 
 
 def names(dataset: str) -> Dataset:
-  """Dataset `dataset`'s class and label names, without its splits (nothing is built or read)."""
+  """Dataset `dataset`'s class and label names and whether its train split is clean, without its
+  splits (nothing is built or read)."""
   if dataset == "synthetic":
     return Dataset("synthetic", SYNTHETIC_CLASSES)
   from dclf.data import catalog  # pylint: disable=g-import-not-at-top  (tfds import is slow; only when used)
 
-  return Dataset(dataset, tuple(catalog.class_names(dataset)), label_names=tuple(catalog.label_names(dataset)))
+  _, builder_config = catalog.parse(dataset)
+  return Dataset(
+    dataset,
+    tuple(catalog.class_names(dataset)),
+    label_names=tuple(catalog.label_names(dataset)),
+    clean_train=getattr(builder_config, "clean_train", False),
+  )
 
 
 def missing(config) -> str | None:

@@ -93,15 +93,24 @@ def _check_fully_convolutional(config, num_classes: int) -> None:
     )
 
 
-def _check_device_distortions(config, data) -> None:
-  """`config.distort_on_device` labels clean training photos with the classes it draws: the
-  dataset's train split must be clean, and its classes the recipe's."""
+def check_device_distortions(config) -> None:
+  """`config.distort_on_device` labels clean training photos with the classes it draws: with it, the
+  dataset's train split must be clean and its classes the recipe's; without it, a clean train split
+  would teach one class. Reads the dataset's names only (nothing is built)."""
+  data = datasets.names(config.dataset)
+  if not config.distort_on_device:
+    if data.clean_train:
+      raise UsageError(
+        f"the train split of {config.dataset} holds clean photos only: set --config.distort_on_device=blur_noise "
+        "to distort them in the train step (docs/data.md)"
+      )
+    return
   recipe = on_device.DEVICE_RECIPES[config.distort_on_device]
   if not data.clean_train:
     raise UsageError(
       f"config.distort_on_device distorts clean photos, but the train split of {config.dataset} is not clean: "
-      "train on a dataset whose train split is (distortions/blur_noise_clean_sample, distortions/blur_noise_clean; "
-      "docs/data.md), or set --config.distort_on_device=''"
+      "train on a dataset whose train split is clean (distortions/blur_noise_clean_sample, "
+      "distortions/blur_noise_clean; docs/data.md), or set --config.distort_on_device=''"
     )
   if config.multilabel or tuple(data.class_names) != recipe.classes:
     raise UsageError(
@@ -239,6 +248,7 @@ def train_and_evaluate(config, workdir) -> dict:
   Returns the run summary, also written to `workdir/summary.json`.
   """
   state.validate(config)
+  check_device_distortions(config)
   workdir = workdirs.check_path(workdir)
   check_prerequisites(config, workdir)
   par = parallel.create(config.parallelism)
@@ -252,13 +262,6 @@ def train_and_evaluate(config, workdir) -> dict:
       finished["step"],
     )
     return finished
-  if config.distort_on_device:
-    _check_device_distortions(config, data)
-  elif data.clean_train:
-    raise UsageError(
-      f"the train split of {config.dataset} holds clean photos only: set --config.distort_on_device=blur_noise "
-      "to distort them in the train step (docs/data.md)"
-    )
   output_names = objectives.of_config(config).output_names(data)
   config = config.copy_and_resolve_references()
   with config.unlocked():
