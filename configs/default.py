@@ -38,6 +38,11 @@ def get_config() -> ml_collections.ConfigDict:
   # raw copy, every core but two (at most 16) for PNGs. Batches do not depend on it.
   config.data_workers = -1
   config.prefetch_batches = 4  # batches put on the devices ahead of the step that needs them
+  # A recipe of dclf.distort.on_device (`blur_noise`) to distort the training images inside the
+  # train step, a class and severities drawn afresh per image and step; the dataset's train split
+  # must hold clean photos (e.g. distortions/blur_noise_clean_sample; docs/data.md). '' = off: the
+  # pre-built, pre-distorted examples, as the poster trained.
+  config.distort_on_device = ""
   config.class_names = ()  # the model's outputs: filled from the dataset and saved with the run
   # True: one sigmoid output per label of the dataset's multi-hot `labels` (e.g. blur and noise
   # at once, distortions/blur_noise_multilabel), binary cross-entropy loss; accuracy = exact match.

@@ -7,6 +7,7 @@ The poster's future work ("multi-label: images with several distortions"). `smal
 scikit-image's photos, built offline on first use): one sigmoid output per label (blur, noise)
 trained with binary cross-entropy against the dataset's multi-hot `labels`. Accuracy is the exact
 match (both labels right); the test report (W/eval/test/) adds per-label precision / recall / F1.
+The distortions are the pre-built ones (`config.distort_on_device` has no multi-label recipe).
 """
 
 from configs import quickstart
@@ -15,5 +16,9 @@ from configs import quickstart
 def get_config():
   config = quickstart.get_config()
   config.dataset = "distortions/blur_noise_multilabel_sample"
+  config.distort_on_device = ""
   config.multilabel = True
+  config.lr_decay = 0.0
+  config.num_train_steps = -1  # 8 epochs of the pre-built examples
+  config.num_epochs = 8
   return config

@@ -25,6 +25,7 @@ class Dataset:
   available_splits: tuple[str, ...] = ()  # every split the dataset has, loaded or not
   label_names: tuple[str, ...] = ()  # the axes of its multi-hot `labels`, if it has them
   data_format: str = "synthetic"  # what the splits read: `tfds` (the PNG build) or `raw` (its raw copy)
+  clean_train: bool = False  # its train split holds clean photos, for config.distort_on_device
 
 
 def _synthetic(config) -> Dataset:
@@ -52,8 +53,9 @@ def _tfds(config, splits) -> Dataset:
     raise UsageError(e.message) from None  # one line; the download instructions are in the docs
   label_names = MULTILABEL_AXES if "labels" in info.features else ()
   data_format = "raw" if all(reads_batches(s) for s in sources.values()) else "tfds"
-  names = tuple(info.features["label"].names)
-  return Dataset(config.dataset, names, sources, tuple(info.splits), label_names, data_format)
+  class_names = tuple(info.features["label"].names)
+  clean_train = names(config.dataset).clean_train
+  return Dataset(config.dataset, class_names, sources, tuple(info.splits), label_names, data_format, clean_train)
 
 
 def convert_command(config) -> str | None:
@@ -65,12 +67,19 @@ def convert_command(config) -> str | None:
 
 
 def names(dataset: str) -> Dataset:
-  """Dataset `dataset`'s class and label names, without its splits (nothing is built or read)."""
+  """Dataset `dataset`'s class and label names and whether its train split is clean, without its
+  splits (nothing is built or read)."""
   if dataset == "synthetic":
     return Dataset("synthetic", SYNTHETIC_CLASSES)
   from dclf.data import catalog  # pylint: disable=g-import-not-at-top  (tfds import is slow; only when used)
 
-  return Dataset(dataset, tuple(catalog.class_names(dataset)), label_names=tuple(catalog.label_names(dataset)))
+  _, builder_config = catalog.parse(dataset)
+  return Dataset(
+    dataset,
+    tuple(catalog.class_names(dataset)),
+    label_names=tuple(catalog.label_names(dataset)),
+    clean_train=getattr(builder_config, "clean_train", False),
+  )
 
 
 def missing(config) -> str | None:

@@ -17,6 +17,7 @@ import optax
 from flax import struct
 
 from dclf import datasets, models, objectives, optim, parallel, steps
+from dclf.distort.on_device import DEVICE_RECIPES
 from dclf.errors import UsageError
 from dclf.preprocess import PREPROCESSORS
 
@@ -91,6 +92,8 @@ def validate(config) -> None:
     "parallelism": parallel.PARALLELISMS,
     "preprocess": PREPROCESSORS,
   }
+  if config.get("distort_on_device"):
+    choices["distort_on_device"] = DEVICE_RECIPES
   for field, known in choices.items():
     if config[field] not in known:
       raise UsageError(f"unknown {field} {config[field]!r}; known: {', '.join(sorted(known))}")

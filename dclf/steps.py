@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from dclf import objectives
+from dclf.distort import on_device
 from dclf.preprocess import preprocess
 
 AXIS = "batch"
@@ -47,8 +48,39 @@ def _apply(state, params, images, train: bool, rng=None):
   return logits.astype(jnp.float32), mutated.get("batch_stats", {})
 
 
-def train_step(state, batch, rng, *, objective=SINGLE_LABEL, preprocess_mode: str, dtype=jnp.float32):
-  """One optimizer step on this device's shard; returns the new state and global-mean metrics."""
+def distortion_key(seed: int, step):
+  """The key of a step's on-device distortions: the run's seed folded with the step number.
+  Threefry, not `PRNG_IMPL`: an image's draws under vmap must be the ones it gets alone (threefry
+  keys guarantee it, rbg keys do not), so that they do not depend on how many images a device holds."""
+  return jax.random.fold_in(jax.random.key(seed, impl="threefry2x32"), step)
+
+
+def distort_shard(recipe: str, batch: dict, key) -> dict:
+  """This device's shard of a global batch of clean images, distorted by `recipe`
+  (`dclf.distort.on_device`) and labelled with the classes drawn; each image is placed by its row
+  in the global batch, so the draws do not depend on the number of devices."""
+  per_device = batch["image"].shape[0]
+  index = lax.axis_index(AXIS) * per_device + jnp.arange(per_device)
+  images, labels, _ = on_device.distort(recipe, batch["image"], key, index, per_device * lax.psum(1, AXIS))
+  return {**batch, "image": images, "label": labels}
+
+
+def train_step(
+  state,
+  batch,
+  rng,
+  *,
+  objective=SINGLE_LABEL,
+  preprocess_mode: str,
+  dtype=jnp.float32,
+  distort_on_device: str = "",
+  seed: int = 0,
+):
+  """One optimizer step on this device's shard; returns the new state and global-mean metrics.
+  With `distort_on_device` (a recipe of `dclf.distort.on_device`), the batch's clean images are
+  distorted first, from the run's `seed` and the step."""
+  if distort_on_device:
+    batch = distort_shard(distort_on_device, batch, distortion_key(seed, state.step))
   images = preprocess(batch["image"], preprocess_mode, dtype)
   labels = batch[objective.label_key]
   rng = jax.random.fold_in(jax.random.fold_in(rng, state.step), lax.axis_index(AXIS))
@@ -104,8 +136,10 @@ def compile_steps(config, par) -> Steps:
     "preprocess_mode": config.preprocess,
     "dtype": compute_dtype(config),
   }
+  distortions = {"distort_on_device": config.get("distort_on_device", ""), "seed": config.seed}
+  train = functools.partial(train_step, **distortions, **options)
   return Steps(
-    train=par.compile(functools.partial(train_step, **options), num_sharded=1, num_broadcast=1, donate_state=True),
+    train=par.compile(train, num_sharded=1, num_broadcast=1, donate_state=True),
     evaluate=par.compile(functools.partial(eval_step, **options)),
     predict=par.compile(functools.partial(predict_step, **options), sharded_output=True),
     rng=prng_key(config.seed),

@@ -20,6 +20,7 @@ from jax.experimental import multihost_utils
 
 from dclf import checkpoint, datasets, input_pipeline, models, objectives, parallel, runtime, state, steps, weights
 from dclf import workdir as workdirs
+from dclf.distort import on_device
 from dclf.errors import RunError, UsageError, WeightsError
 from dclf.evaluation import evaluator
 from dclf.fileio import atomic_write_json
@@ -90,6 +91,33 @@ def _check_fully_convolutional(config, num_classes: int) -> None:
     raise UsageError(
       f"model {config.model} needs whole {config.image_size}x{config.image_size} inputs; "
       "train_crop_size works with fully convolutional models (small_cnn, sgdnet)"
+    )
+
+
+def check_device_distortions(config) -> None:
+  """`config.distort_on_device` labels clean training photos with the classes it draws: with it, the
+  dataset's train split must be clean and its classes the recipe's; without it, a clean train split
+  would teach one class. Reads the dataset's names only (nothing is built)."""
+  data = datasets.names(config.dataset)
+  if not config.distort_on_device:
+    if data.clean_train:
+      raise UsageError(
+        f"the train split of {config.dataset} holds clean photos only: set --config.distort_on_device=blur_noise "
+        "to distort them in the train step (docs/data.md)"
+      )
+    return
+  recipe = on_device.DEVICE_RECIPES[config.distort_on_device]
+  if not data.clean_train:
+    raise UsageError(
+      f"config.distort_on_device distorts clean photos, but the train split of {config.dataset} is not clean: "
+      "train on a dataset whose train split is clean (distortions/blur_noise_clean_sample, "
+      "distortions/blur_noise_clean; docs/data.md), or set --config.distort_on_device=''"
+    )
+  if config.multilabel or tuple(data.class_names) != recipe.classes:
+    raise UsageError(
+      f"config.distort_on_device={config.distort_on_device} draws the single-label classes "
+      f"{', '.join(recipe.classes)}; {config.dataset} has {', '.join(data.class_names)}"
+      + (" and config.multilabel is set" if config.multilabel else "")
     )
 
 
@@ -235,6 +263,7 @@ def train_and_evaluate(config, workdir) -> dict:
   Returns the run summary, also written to `workdir/summary.json`.
   """
   state.validate(config)
+  check_device_distortions(config)
   workdir = workdirs.check_path(workdir)
   check_prerequisites(config, workdir)
   par = parallel.create(config.parallelism)

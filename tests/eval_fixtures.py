@@ -56,7 +56,8 @@ def eval_data_dir(tmp_path_factory) -> Path:
 def sample_run(eval_data_dir, tmp_path_factory) -> Path:
   """small_cnn on an 18-window blur_noise_sample (evaluated on 224x224 images)."""
   _build(SAMPLE, eval_data_dir, num_sources=18)
-  return _train(few_steps("quickstart", data_dir=str(eval_data_dir)), tmp_path_factory.mktemp("sample_run"))
+  config = few_steps("quickstart", dataset=SAMPLE, distort_on_device="", data_dir=str(eval_data_dir))
+  return _train(config, tmp_path_factory.mktemp("sample_run"))
 
 
 @pytest.fixture(scope="session")

@@ -39,6 +39,7 @@ def test_poster_recipe(name):
     c.preprocess,
   ) == POSTER[name]
   assert c.parallelism == "pmap" and not c.frozen_bn_batch_stats and c.image_size == 224
+  assert not c.distort_on_device  # the poster trained on the pre-built datasets
   assert importlib.import_module(f"configs.{name}").__doc__.count("python -m dclf.main") == 1
 
 
@@ -58,4 +59,4 @@ def test_transfer_configs_name_their_pretrained_files():
 @pytest.mark.parametrize("name", ["quickstart", "multilabel_quickstart"])
 def test_quickstart_configs_use_the_embedded_sample(name):
   config = _config(name)
-  assert config.dataset.endswith("_sample") and config.model == "small_cnn"
+  assert "_sample" in config.dataset and config.model == "small_cnn"

@@ -13,6 +13,7 @@ import pytest
 
 import dclf.data
 from dclf import checkpoint, datasets, input_pipeline, train
+from dclf.errors import UsageError
 
 import eval_fixtures
 from _runs import REPO, assert_one_line_error, run_module, start_module, tiny_flags
@@ -238,7 +239,13 @@ def test_a_run_on_the_raw_copy_resumes_mid_epoch_like_an_uninterrupted_run(tmp_p
   """Killed after its step-3 checkpoint (the later checkpoint and summary gone), the rerun resumes at
   batch 3 of 42 examples (mid-epoch) and ends with the uninterrupted run's weights."""
   config = eval_fixtures.few_steps(
-    "quickstart", data_dir=raw_sample, data_format="raw", num_train_steps=6, checkpoint_every_steps=3
+    "quickstart",
+    dataset=SAMPLE,
+    distort_on_device="",
+    data_dir=raw_sample,
+    data_format="raw",
+    num_train_steps=6,
+    checkpoint_every_steps=3,
   )
   summary = train.train_and_evaluate(config, tmp_path)
   assert (summary["data_format"], summary["data_workers"]) == ("raw", 0)
@@ -248,3 +255,54 @@ def test_a_run_on_the_raw_copy_resumes_mid_epoch_like_an_uninterrupted_run(tmp_p
   resumed = train.train_and_evaluate(config, tmp_path)
   assert resumed["step"] == 6
   jax.tree.map(np.testing.assert_array_equal, finished, checkpoint.load_variables(tmp_path)[1])
+
+
+@pytest.fixture(scope="module")
+def clean_sample(tmp_path_factory) -> str:
+  """An 18-window blur_noise_clean_sample: 14 clean train windows, the sample's validation and test."""
+  data_dir = str(tmp_path_factory.mktemp("tfds"))
+  dclf.data.build(CLEAN_SAMPLE, data_dir=data_dir, num_sources=18, workers=1)
+  return data_dir
+
+
+CLEAN_SAMPLE = "distortions/blur_noise_clean_sample"
+
+
+def _train_losses(workdir) -> dict[int, float]:
+  rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+  return {row["step"]: row["train/loss"] for row in rows if "train/loss" in row}
+
+
+def test_a_run_that_distorts_on_device_resumes_like_an_uninterrupted_run(tmp_path, clean_sample):
+  """config.distort_on_device draws from the seed and the step: killed after its step-3 checkpoint,
+  the rerun redraws steps 4-6 as the uninterrupted run did (same losses, same weights)."""
+  config = eval_fixtures.few_steps(
+    "quickstart",
+    dataset=CLEAN_SAMPLE,
+    distort_on_device="blur_noise",
+    data_dir=clean_sample,
+    num_train_steps=6,
+    checkpoint_every_steps=3,
+    log_every_steps=1,
+  )
+  train.train_and_evaluate(config, tmp_path / "a")
+  losses, (_, finished) = _train_losses(tmp_path / "a"), checkpoint.load_variables(tmp_path / "a")
+  shutil.rmtree(tmp_path / "a" / "checkpoints" / "6")
+  (tmp_path / "a" / "summary.json").unlink()
+  resumed = train.train_and_evaluate(config, tmp_path / "a")
+  assert resumed["step"] == 6
+  assert _train_losses(tmp_path / "a") == losses
+  jax.tree.map(np.testing.assert_array_equal, finished, checkpoint.load_variables(tmp_path / "a")[1])
+
+
+def test_distorting_on_device_and_a_clean_train_split_go_together(tmp_path, tiny_config, clean_sample):
+  tiny_config.update(distort_on_device="blur_noise")  # synthetic data: not clean photos
+  with pytest.raises(UsageError, match="train split of synthetic is not clean"):
+    train.train_and_evaluate(tiny_config, tmp_path)
+  tiny_config.update(distort_on_device="six_distortions")
+  with pytest.raises(UsageError, match="unknown distort_on_device 'six_distortions'; known: blur_noise"):
+    train.train_and_evaluate(tiny_config, tmp_path)
+  tiny_config.update(distort_on_device="", dataset=CLEAN_SAMPLE, data_dir=clean_sample)
+  with pytest.raises(UsageError, match="holds clean photos only: set --config.distort_on_device=blur_noise"):
+    train.train_and_evaluate(tiny_config, tmp_path)
+  assert not (tmp_path / "checkpoints").exists()

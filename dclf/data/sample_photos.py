@@ -1,10 +1,12 @@
-"""The embedded default dataset's photos: colour pictures bundled with scikit-image.
+"""The embedded default dataset's photos: pictures bundled with scikit-image.
 
 They ship inside the scikit-image wheel (no pooch download). Each photo yields several
 random square windows (random size and position, seeded) that the usual 224 pipeline then
 scales to 224x224. Splits are by photo, never by window, so validation and test windows
-never overlap a training window: there are 9 photos of 8 scenes (the two motorcycle
-views show one scene and stay together in train).
+never overlap a training window. `sample` has 9 colour photos of 8 scenes (the two motorcycle
+views show one scene and stay together in train); `sample_plus` adds two grey textures to the
+train split (photos from the wild are often grey, and textures are not noise). The photos of the
+wild evaluation set (benchmarks/wild_eval_set.py) are in neither: never trained on.
 """
 
 from __future__ import annotations
@@ -30,6 +32,24 @@ PHOTOS = {
   "coffee": ("validation", skimage_data.coffee),
   "chelsea": ("test", skimage_data.chelsea),
 }
+
+
+def _grey(loader):
+  return lambda: np.repeat(loader()[..., None], 3, axis=2)
+
+
+# Photo sets by the name a dataset config gives in `photos`. Grey photos are repeated over R, G, B;
+# scikit-image's other grey photos are smaller than 224 (text, page), blurred by nature (moon, cell,
+# clock_motion) or in the wild evaluation set (camera, coins, gravel).
+PHOTO_SETS = {
+  "sample": PHOTOS,
+  "sample_plus": {
+    **PHOTOS,
+    "grass": ("train", _grey(skimage_data.grass)),
+    "brick": ("train", _grey(skimage_data.brick)),
+  },
+}
+ALL_PHOTOS = {name: entry for photos in PHOTO_SETS.values() for name, entry in photos.items()}
 _MIN_WINDOW_STD = 12.0  # grey-level std below this is a flat window (black sky, fundus border)
 _WINDOW_TRIES = 16
 
@@ -47,7 +67,7 @@ class SampleWindow:
 
 @functools.cache
 def load_photo(name: str) -> np.ndarray:
-  return np.ascontiguousarray(PHOTOS[name][1]())
+  return np.ascontiguousarray(ALL_PHOTOS[name][1]())
 
 
 def load_window(window: SampleWindow) -> np.ndarray:
@@ -55,11 +75,13 @@ def load_window(window: SampleWindow) -> np.ndarray:
   return photo[window.top : window.top + window.side, window.left : window.left + window.side]
 
 
-def windows_by_split(num_windows: int, seed: int) -> dict[str, list[SampleWindow]]:
-  """num_windows windows spread evenly over the photos, grouped by their photo's split."""
-  per_photo = max(1, num_windows // len(PHOTOS))
+def windows_by_split(num_windows: int, seed: int, photo_set: str = "sample") -> dict[str, list[SampleWindow]]:
+  """num_windows windows spread evenly over the photos of `photo_set`, grouped by their photo's
+  split. A photo's windows do not depend on the other photos of the set."""
+  photos = PHOTO_SETS[photo_set]
+  per_photo = max(1, num_windows // len(photos))
   by_split: dict[str, list[SampleWindow]] = {"train": [], "validation": [], "test": []}
-  for name, (split, _) in PHOTOS.items():
+  for name, (split, _) in photos.items():
     by_split[split].extend(_photo_windows(name, per_photo, seed))
   return by_split
 

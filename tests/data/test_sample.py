@@ -6,16 +6,17 @@ import numpy as np
 import pytest
 
 import dclf.data
+from dclf import distort
 from dclf.data import sample_photos
 from dclf.data.distortions import configs
 
-from _data_helpers import read_split
+from _data_helpers import assert_same_examples, by_key, read_split
 
-SAMPLE_CONFIGS = [config for config in configs.CONFIGS if config.photos == "sample"]
+SAMPLE_CONFIGS = [config for config in configs.CONFIGS if config.photos in sample_photos.PHOTO_SETS]
 
 
-def test_photos_are_bundled_colour_pictures():
-  for name in sample_photos.PHOTOS:
+def test_photos_are_bundled_rgb_pictures():
+  for name in sample_photos.ALL_PHOTOS:
     photo = sample_photos.load_photo(name)
     assert photo.dtype == np.uint8 and photo.ndim == 3 and photo.shape[2] == 3
     assert min(photo.shape[:2]) >= 224
@@ -23,9 +24,10 @@ def test_photos_are_bundled_colour_pictures():
 
 @pytest.mark.parametrize("config", SAMPLE_CONFIGS, ids=lambda config: config.name)
 def test_default_windows_split_by_photo(config):
-  windows = sample_photos.windows_by_split(config.num_sources, config.seed)
+  windows = sample_photos.windows_by_split(config.num_sources, config.seed, config.photos)
   photos = {split: {window.photo for window in items} for split, items in windows.items()}
   assert photos["validation"] == {"coffee"} and photos["test"] == {"chelsea"}
+  assert photos["train"] == {n for n, (split, _) in sample_photos.PHOTO_SETS[config.photos].items() if split == "train"}
   assert not photos["train"] & (photos["validation"] | photos["test"])
   for items in windows.values():
     boxes = [(w.photo, w.left, w.top, w.side) for w in items]
@@ -57,3 +59,36 @@ def test_sample_multilabel_and_six_build(tmp_path):
       "validation": classes,
       "test": classes,
     }
+
+
+def test_clean_sample_holds_each_train_window_once_and_the_sample_evaluation_splits_jpeg_first(tmp_path):
+  """blur_noise_clean_sample: its train split is blur_noise_sample's reference examples (one per
+  window, for config.distort_on_device); validation and test hold blur_noise_sample's examples
+  (same windows, classes, severities) made as the train step makes them: the JPEG round trip on the
+  clean crop, then the filters. The quickstart's _plus config has the same evaluation splits."""
+  for name in ("distortions/blur_noise_sample", "distortions/blur_noise_clean_sample"):
+    dclf.data.build(name, data_dir=str(tmp_path), num_sources=18, workers=1)
+  # the quickstart's: two more train photos, the same windows of the others (2 per photo)
+  plus = dclf.data.build("distortions/blur_noise_clean_sample_plus", data_dir=str(tmp_path), num_sources=22, workers=1)
+  assert plus.metadata["sources_used"] == {"train": 18, "validation": 2, "test": 2}
+  splits = ("train", "validation", "test")
+  clean = {split: read_split("distortions/blur_noise_clean_sample", split, tmp_path) for split in splits}
+  sample = {split: by_key(read_split("distortions/blur_noise_sample", split, tmp_path)) for split in splits}
+  assert len(clean["train"]) == 14 and {ex["distortion"] for ex in clean["train"]} == {b"reference"}
+  assert_same_examples(clean["train"], [ex for key, ex in sample["train"].items() if key[1] == "reference"])
+  for split in ("validation", "test"):
+    assert_same_examples(clean[split], read_split("distortions/blur_noise_clean_sample_plus", split, tmp_path))
+    examples = by_key(clean[split])
+    assert examples.keys() == sample[split].keys()
+    for (source, distortion), example in examples.items():
+      theirs = sample[split][(source, distortion)]
+      assert [example[k] for k in ("label", "radius", "amount", "density")] == [
+        theirs[k] for k in ("label", "radius", "amount", "density")
+      ]
+      reference = examples[(source, "reference")]["image"]
+      if distortion == "reference":
+        np.testing.assert_array_equal(example["image"], theirs["image"])
+      elif distortion == "blur":
+        np.testing.assert_array_equal(example["image"], distort.gaussian_blur(reference, radius=example["radius"]))
+      else:
+        assert not np.array_equal(example["image"], reference)

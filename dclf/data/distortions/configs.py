@@ -19,11 +19,15 @@ class DistortionsConfig(tfds.core.BuilderConfig):
   """One dataset variant.
 
   recipe: what each source becomes (see recipes.py). photos: "manual" (ImageNet train tar
-  or a folder in manual_dir, split by split_fractions) or "sample" (scikit-image's bundled
-  photos, split by photo). num_sources: source photos used (for "sample": windows), so
+  or a folder in manual_dir, split by split_fractions) or a set of scikit-image's bundled
+  photos ("sample", "sample_plus": `sample_photos.PHOTO_SETS`, split by photo). num_sources: source photos used (for "sample": windows), so
   examples = num_sources x classes. seed: severities,
   noise and sample windows. jpeg_quality: the JPEG round trip every output went through in
   the original (Java ImageIO, quality 0.75); None keeps the filters' exact output.
+  clean_train: the train split holds each source once, as its clean reference crop, for training
+  with `config.distort_on_device` (the train step distorts it on the device); validation and test
+  hold the recipe's examples made as the train step makes them: the JPEG round trip on the clean
+  crop, then the filters (the same sources, severities and noise seeds as the config without it).
   """
 
   recipe: str
@@ -32,6 +36,7 @@ class DistortionsConfig(tfds.core.BuilderConfig):
   num_sources: int
   seed: int = 0
   jpeg_quality: int | None = 75
+  clean_train: bool = False
 
   @property
   def class_names(self) -> tuple[str, ...]:
@@ -68,6 +73,14 @@ CONFIGS = (
     num_sources=_poster_size("blur_noise"),
   ),
   DistortionsConfig(
+    name="blur_noise_clean",
+    description="blur_noise with a clean train split (each photo once, its reference crop) for "
+    "config.distort_on_device; validation and test as blur_noise, JPEG round trip before the filters.",
+    recipe="blur_noise",
+    num_sources=_poster_size("blur_noise"),
+    clean_train=True,
+  ),
+  DistortionsConfig(
     name="six_distortions",
     description="reference + six JH Labs distortions with fixed parameters, from ImageNet.",
     recipe="six_distortions",
@@ -87,6 +100,24 @@ CONFIGS = (
     recipe="blur_noise",
     photos="sample",
     num_sources=1080,
+  ),
+  DistortionsConfig(
+    name="blur_noise_clean_sample",
+    description="blur_noise_sample with a clean train split (each window once, its reference crop) "
+    "for config.distort_on_device; validation and test as blur_noise_sample, JPEG round trip before the filters.",
+    recipe="blur_noise",
+    photos="sample",
+    num_sources=1080,
+    clean_train=True,
+  ),
+  DistortionsConfig(
+    name="blur_noise_clean_sample_plus",
+    description="blur_noise_clean_sample with two grey textures (grass, brick) added to the train "
+    "split: the quickstart's photos (configs/quickstart.py); validation and test as blur_noise_clean_sample.",
+    recipe="blur_noise",
+    photos="sample_plus",
+    num_sources=1320,
+    clean_train=True,
   ),
   DistortionsConfig(
     name="six_distortions_sample",

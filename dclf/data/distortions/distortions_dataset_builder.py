@@ -82,8 +82,8 @@ class Builder(ArrayRecordBuilder):
 
   def _source_splits(self, dl_manager) -> dict[str, list]:
     config = self.builder_config
-    if config.photos == "sample":
-      return sample_photos.windows_by_split(self.num_sources, config.seed)
+    if config.photos in sample_photos.PHOTO_SETS:
+      return sample_photos.windows_by_split(self.num_sources, config.seed, config.photos)
     root = manual_dir(dl_manager, self.name, MANUAL_INSTRUCTIONS)
     refs = sources.find_sources(root)
     if min(len(refs), self.num_sources) < len(splits.SPLIT_NAMES):
@@ -94,7 +94,13 @@ class Builder(ArrayRecordBuilder):
 
   def _generate_examples(self, refs: Sequence, split: str):
     config = self.builder_config
-    job = Job(config.recipe, config.seed, config.jpeg_quality)
+    job = Job(
+      config.recipe,
+      config.seed,
+      config.jpeg_quality,
+      jpeg_first=config.clean_train,
+      reference_only=config.clean_train and split == "train",
+    )
     if self._use_beam:
       return beam_pipeline.examples_transform(refs, job, split)
     return self._generate_locally(refs, job, split)

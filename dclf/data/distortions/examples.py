@@ -15,11 +15,16 @@ from dclf.data.sources import SourceRef, read_bytes
 
 @dataclasses.dataclass(frozen=True)
 class Job:
-  """What every source of one build shares: the recipe, its seed, the final JPEG quality."""
+  """What every source of one build shares: the recipe, its seed, the JPEG quality, whether the
+  JPEG round trip comes before the filters (on the clean crop, as `config.distort_on_device` trains)
+  instead of after them (as the original saved), and whether a source gives its reference example
+  only (a clean train split)."""
 
   recipe: str
   seed: int
   jpeg_quality: int | None
+  jpeg_first: bool = False
+  reference_only: bool = False
 
 
 @dataclasses.dataclass
@@ -39,9 +44,13 @@ def make_examples(job: Job, ref: SourceRef | SampleWindow) -> SourceOutcome:
   except imaging.UnreadableSource as error:
     return SourceOutcome(ref.source_id, [], skipped=error.reason)
   crop = imaging.resize_shorter_and_centre_crop(photo)
+  jpeg_after = job.jpeg_quality
+  if job.jpeg_first and job.jpeg_quality is not None:
+    crop, jpeg_after = imaging.jpeg_roundtrip(crop, job.jpeg_quality), None
   examples = []
-  for plan in recipes.plan_source(job.recipe, job.seed, ref.source_id):
-    features = _features(job, plan, render(plan, crop, job.jpeg_quality), ref.source_id)
+  plans = recipes.plan_source(job.recipe, job.seed, ref.source_id)
+  for plan in plans[:1] if job.reference_only else plans:
+    features = _features(job, plan, render(plan, crop, jpeg_after), ref.source_id)
     examples.append((f"{ref.source_id}:{plan.class_name}", features))
   return SourceOutcome(ref.source_id, examples, conversions=conversions)
 

@@ -11,6 +11,7 @@ import hashlib
 
 import numpy as np
 
+from dclf.distort.severities import BLUR_RADIUS, NOISE_AMOUNT, NOISE_DENSITY
 from dclf.labels import BLUR_NOISE_CLASSES, MULTILABEL_AXES, MULTILABEL_CLASSES, SIX_DISTORTIONS_CLASSES
 
 # The six_distortions parameters, fixed for every image: those the original generator passes to the
@@ -85,14 +86,14 @@ def plan_source(recipe: str, seed: int, source_id: str) -> list[ExamplePlan]:
 
 def _blur(rng: np.random.Generator) -> ExamplePlan:
   """GaussianFilter radius ~ U[1, 11)."""
-  radius = float(rng.uniform(1.0, 11.0))
+  radius = float(rng.uniform(*BLUR_RADIUS))
   return ExamplePlan("blur", (Step("gaussian_blur", {"radius": radius}),), radius=radius)
 
 
 def _noise(rng: np.random.Generator) -> ExamplePlan:
   """Colour gaussian NoiseFilter, amount ~ integer U[1, 26], density ~ U[0.1, 1.1)."""
-  amount = int(rng.integers(1, 27))
-  density = float(rng.uniform(0.1, 1.1))
+  amount = int(rng.integers(NOISE_AMOUNT[0], NOISE_AMOUNT[1] + 1))
+  density = float(rng.uniform(*NOISE_DENSITY))
   noise_seed = int(rng.integers(2**31))
   step = Step("color_noise", {"amount": amount, "density": density}, noise_seed)
   return ExamplePlan("noise", (step,), amount=amount, density=density)
