@@ -63,15 +63,15 @@ flags.register_validator("precision", lambda v: _check_subset("precision", v, pe
 flags.register_validator("rows", lambda v: _check_subset("rows", v, runners.ROWS))
 
 
-def one_framework(rows) -> str:
-  """The framework of `rows`; a UsageError if they need more than one process."""
+def one_process(rows) -> None:
+  """A UsageError unless `rows` can share a process: one framework, one environment."""
   frameworks = sorted({runners.framework(row) for row in rows})
-  if len(frameworks) > 1:
+  environments = {tuple(sorted(runners.ROWS[row].environment.items())) for row in rows}
+  if len(frameworks) > 1 or len(environments) > 1:
     raise UsageError(
-      f"--rows {','.join(rows)}: rows of {', '.join(frameworks)} need a process each (frameworks in one process "
-      "crash each other or fix one backend); run them with python -m dclf.bench.study"
+      f"--rows {','.join(rows)}: rows of {', '.join(frameworks)} (or of other environments) need a process each "
+      "(frameworks in one process crash each other or fix one backend); run them with python -m dclf.bench.study"
     )
-  return frameworks[0]
 
 
 def _header(results: list[dict]) -> str:
@@ -89,9 +89,10 @@ def _header(results: list[dict]) -> str:
 def main(argv):
   if len(argv) > 1:
     raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  one_framework(FLAGS.rows)
+  one_process(FLAGS.rows)
   platform, devices = platforms.resolve(FLAGS.platform, FLAGS.devices)
   os.environ.update(platforms.environment(platform, devices))  # before any framework starts
+  os.environ.update(runners.ROWS[FLAGS.rows[0]].environment)
   from dclf.bench import suite  # pylint: disable=g-import-not-at-top  (JAX: slow to import)
   from dclf.progress import setup_logging  # pylint: disable=g-import-not-at-top
 

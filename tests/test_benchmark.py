@@ -211,7 +211,8 @@ def test_unwritable_json_is_one_line(tmp_path):
   [
     (["--modes", "train,fly"], "--modes takes a comma-separated subset of train,eval"),
     (["--rows", "jax-jit,jax-vmap"], "--rows takes a comma-separated subset of jax-jit,jax-pmap,torch,"),
-    (["--rows", "jax-jit,torch"], "--rows jax-jit,torch: rows of jax, torch need a process each"),
+    (["--rows", "jax-jit,torch"], "--rows jax-jit,torch: rows of jax, torch (or of other environments) need a process"),
+    (["--rows", "keras-jax,keras-torch"], "rows of keras (or of other environments) need a process each"),
     (["--platform", "gpu"], "no gpu devices found in this host's device files; pass --devices N"),
     (["--devices", "0"], "--devices"),
     (["--steps", "0"], "--steps"),

@@ -90,7 +90,7 @@ def test_keras_optimizer_keeps_the_old_decay():
 def test_keras_rows_need_a_process_of_their_own_and_their_backend(tmp_path):
   result = run_module("dclf.benchmark", "--config", "configs/softmax.py", "--rows", "keras-jax,keras-torch,jax-jit")
   assert_one_line_error(result.returncode, result.stderr)
-  assert "rows of jax, keras need a process each" in result.stderr
+  assert "rows of jax, keras (or of other environments) need a process each" in result.stderr
   (tmp_path / "tensorflow").mkdir()
   (tmp_path / "tensorflow" / "__init__.py").write_text("raise ImportError('no tensorflow here')\n")
   path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
@@ -332,6 +332,29 @@ def test_study_runs_rows_then_resumes_without_rerunning(tmp_path):
   again = run_module("dclf.bench.study", tmp_path / "study", *args, "--warmup", "0")
   assert again.returncode == 0 and "skipped, recorded before (softmax__jax-jit.json)" in again.stdout
   assert (tmp_path / "study" / "softmax__jax-jit.json").read_text() == recorded
+
+
+def test_study_loops_over_the_registry_a_process_and_interpreter_per_row(tmp_path):
+  """Rows of two frameworks (JAX and Keras on its JAX backend), each run by its own process with the
+  interpreter named for its framework, on one platform, device count and global batch."""
+  args = [*STUDY_ARGS[:-1], "1", "--rows", "jax-pmap,keras-jax", "--quick", "--python", f"keras={sys.executable}"]
+  dry = run_module("dclf.bench.study", tmp_path / "study", *args, "--python", "/envs/jax/bin/python", "--dry-run")
+  assert dry.returncode == 0, dry.stderr
+  assert "[1/2] softmax jax-pmap: /envs/jax/bin/python -m dclf.benchmark " in dry.stdout
+  assert f"[2/2] softmax keras-jax: {sys.executable} -m dclf.benchmark " in dry.stdout
+  assert "--rows=keras-jax" in dry.stdout and "--platform=cpu --devices=1 --config.batch_size=2" in dry.stdout
+  assert not (tmp_path / "study").exists()  # a dry run writes nothing
+  result = run_module("dclf.bench.study", tmp_path / "study", *args)
+  assert result.returncode == 0, result.stdout + result.stderr
+  pids = {line.split("pid ")[1] for line in result.stdout.splitlines() if "run 1/1: pid " in line}
+  assert len(pids) == 2  # a process per row
+  recorded = records.load([tmp_path / "study"])
+  assert sorted((r["row"], r["framework"], r["devices"], r["batch_size"]) for r in recorded) == [
+    ("jax-pmap", "jax", 1, 2),
+    ("keras-jax", "keras", 1, 2),
+  ]
+  assert recorded[1]["host"]["environment"]["KERAS_BACKEND"] == "jax"
+  assert result.stdout.count("### softmax: 1x cpu (cpu), global batch 2 (2 per device)") == 1  # one table, both rows
 
 
 def test_study_bad_arguments_are_one_line(tmp_path):

@@ -56,14 +56,15 @@ def benchmark(
   `real_data`, every configuration runs on synthetic data, then on the real data. A row its runner
   cannot run on `platform` gives one unsupported record instead. `profile_dir` receives a trace of
   each configuration whose runner can trace."""
+  loaded = {row: runners.load(row) for row in runners.check(rows)}  # their environments before JAX starts
   state.validate(config)
   num_classes = len(state.output_names(config))
   sized = variant(config, "fp32")
   model_flops = flops.model_flops(state.build_model(sized, num_classes), sized.image_size)
   loader_rate = data.loader_cost(config).images_per_sec_per_core if real_data else None
   results = []
-  for row in runners.check(rows):
-    runner, options = runners.load(row), runners.ROWS[row].options
+  for row, runner in loaded.items():
+    options = runners.ROWS[row].options
     unsupported = lambda reason: records.unsupported_record(
       row=row, framework=runner.NAME, model=config.model, platform=platform, devices=devices, reason=reason
     )
