@@ -152,7 +152,7 @@ def run(request: Request) -> Measurement:
     platform=devices[0].platform,
     device_kind=devices[0].device_kind,
     devices=len(devices),
-    versions=runtime.versions(),
+    versions={**runtime.versions(), "platform": " ".join(devices[0].client.platform_version.split())},
     compile_s=compile_s,
     compile_cache_hit=cache_hit,
     settings=_settings(config, par),

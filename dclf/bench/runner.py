@@ -48,9 +48,8 @@ class Request:
   warmup: int
   real_data: bool = False
   num_classes: int = 3
-  options: dict = dataclasses.field(
-    default_factory=dict
-  )  # the row's (dclf.bench.runners.ROWS): parallelism, channels_last, compile, keras_backend, jit_compile
+  # The row's options (dclf.bench.runners.ROWS): parallelism, channels_last, compile, keras_backend, jit_compile.
+  options: dict = dataclasses.field(default_factory=dict)
   profile_dir: str | None = None  # where a runner that can trace writes a trace of a few steps after the timed ones
 
   @property
@@ -69,9 +68,8 @@ class Measurement:
   versions: dict  # framework and runtime versions, e.g. {"torch": "2.9.0", "torch_xla": "2.9.0"}
   compile_s: float  # the step's compilation; timings.first_call_over_step_s where it happens inside the first call
   compile_cache_hit: bool | None = None  # whether the compile was a load from a persistent cache
-  settings: dict = dataclasses.field(
-    default_factory=dict
-  )  # precision policy, matmul precision (TF32), parallelism, ...
+  # What the runner chose that changes the numbers: precision policy, matmul precision (TF32), parallelism, ...
+  settings: dict = dataclasses.field(default_factory=dict)
   loss: float | None = None  # train mode: the loss of the last step (global mean), a check that the step learns
   flops_per_step: float | None = None  # the framework's own count, global; None: the analytic count stands in
   flops_source: str = "analytic"

@@ -151,15 +151,20 @@ def stop_group(process: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> None
 def _run_process(argv: list[str], log, env: dict, lock_fd: int, name: str) -> int:
   """Runs one process of a row in a process group of its own (holding the study's lock), its output
   into `log`, echoing dclf's own log lines; returns its exit code, once its whole group is gone."""
-  process = subprocess.Popen(
-    argv,
-    env=env,
-    stdout=subprocess.PIPE,
-    stderr=subprocess.STDOUT,
-    text=True,
-    start_new_session=True,
-    pass_fds=(lock_fd,),
-  )
+  try:
+    process = subprocess.Popen(
+      argv,
+      env=env,
+      stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT,
+      text=True,
+      start_new_session=True,
+      pass_fds=(lock_fd,),
+    )
+  except OSError as e:  # a --python that is not there
+    log.write(f"error: cannot start {argv[0]}: {e.strerror}\n")
+    log.flush()
+    return 127
   print(f"    {name}: pid {process.pid}", flush=True)
   try:
     for line in process.stdout:
@@ -194,7 +199,6 @@ def run_row(model: str, row: str, *, out_dir: Path, python: str, settings: dict,
         log.flush()
         code = _run_process(argv, log, env, lock_fd, f"run {run}/{repeats}")
       if code != 0 or not run_out.exists():
-        log.flush()
         return f"exit {code}: {_last_line(log_path)}", None
       runs.append(records.load([run_out]))
       if any("unsupported" in r for r in runs[-1]):
@@ -280,6 +284,8 @@ def _settings(args, platform: str, devices: int) -> tuple[dict, int]:
   for name, value in chosen.items():
     if value < (0 if name == "warmup" else 1):
       raise UsageError(f"--{name} must be at least {0 if name == 'warmup' else 1}, got {value}")
+  if args.batch_size is not None and (args.batch_size < 1 or args.batch_size % devices):
+    raise UsageError(f"--batch-size {args.batch_size} does not split evenly over the {devices} devices of every row")
   precision = _split(args.precision, ("fp32", "bf16"), "precision") if args.precision else None
   settings = {
     "platform": platform,
@@ -365,12 +371,8 @@ def main(argv=None) -> int:
       print(f"study: {done} row(s) run, {len(failed)} failed, in {time.perf_counter() - started:.0f} s", flush=True)
       _report(out_dir, failed)
   except Stopped as e:
-    print(
-      f"error: stopped by {e}: {current or 'no row'} was running and is ended, nothing of it recorded; rerun the "
-      "same command to continue",
-      file=sys.stderr,
-      flush=True,
-    )
+    stopped = f"{current} was running and is ended, nothing of it recorded" if current else "between rows"
+    print(f"error: stopped by {e}: {stopped}; rerun the same command to continue", file=sys.stderr, flush=True)
     return 128 + e.signum
   finally:
     os.close(lock_fd)
