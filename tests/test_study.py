@@ -382,7 +382,7 @@ def test_a_row_on_another_platform_than_asked_fails_with_the_reason(tmp_path):
   assert not list((tmp_path / "study").glob("*.json"))
 
 
-def _wait_for(predicate, what: str, timeout: float = 120.0):
+def _wait_for(predicate, what: str, timeout: float = 300.0):
   deadline = time.monotonic() + timeout
   while not predicate():
     assert time.monotonic() < deadline, f"no {what} after {timeout:.0f} s"

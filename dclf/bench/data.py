@@ -133,7 +133,7 @@ def _cpu_s() -> tuple[float, float]:
 class LoaderCost:
   images: int
   wall_s: float
-  main_cpu_s: float  # this process: reading (or waiting for workers) and batching
+  main_cpu_s: float  # this process: reading (or waiting for workers), batching, `put`
   worker_cpu_s: float  # the loader's worker processes
 
   @property
@@ -142,18 +142,19 @@ class LoaderCost:
     return self.images / (self.main_cpu_s + self.worker_cpu_s)
 
 
-def loader_cost(config, shard=WHOLE, batches: int = 40, warmup: int = 4) -> LoaderCost:
-  """The training loader alone, on the host (no framework: the copy to the devices is each
-  framework's and is in its real-data row): `batches` batches read and made, after `warmup`
-  batches (worker start-up) that are not counted. CPU time does not depend on what else runs on
-  the machine; wall time does."""
+def loader_cost(config, put=None, *, shard=WHOLE, batches: int = 40, warmup: int = 4) -> LoaderCost:
+  """The training loader alone: `batches` batches read and made, and handed to `put` (e.g. put on
+  the devices and waited for; by default nothing, the host's work alone, as the study's real-data
+  rows report it for every framework), after `warmup` batches (worker start-up) that are not
+  counted. CPU time does not depend on what else runs on the machine; wall time does."""
   loader = real_loader(config, shard)
+  put = put or (lambda batch: batch)
   try:
     for _ in range(warmup):
-      next(loader)
+      put(next(loader))
     start, (main, workers) = time.perf_counter(), _cpu_s()
     for _ in range(batches):
-      next(loader)
+      put(next(loader))
     wall_s, (main_end, workers_end) = time.perf_counter() - start, _cpu_s()
   finally:
     loader.close()
