@@ -420,7 +420,7 @@ def plot(records: list[dict], path) -> None:
       if key[:3] != place:
         continue
       platform_name, kind, devices, batch, model, size, data = key
-      title = model + (f" ({devices}x {kind})" if len(places) > 1 else "")
+      title = f"{model} ({devices}x {kind})"
       if per_panel[place, model] > 1:  # several batch sizes, image sizes or data of one model
         title += f", batch {batch}, {size}x{size}, {data}"
       groups = sorted({(r["mode"], r["precision"]) for r in rows}, key=lambda g: (g[0] != "train", g[1] != "fp32"))
