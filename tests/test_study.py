@@ -1,17 +1,16 @@
-"""The framework-speed study: the Keras reference (on Keras' JAX backend, a test dependency), the
-torch.compile rows (PyTorch is optional), the study's tables and plot, the suite command, and the
-profile on demand. No timing assertions: these run on shared CPUs."""
+"""The framework-speed study: the benchmark command's Keras backends, the torch.compile rows
+(PyTorch is optional), the study's tables and plot, the suite command, and the profile on demand.
+No timing assertions: these run on shared CPUs. The Keras runner has its own tests
+(tests/test_keras_reference.py)."""
 
 import gzip
 import json
 import os
 import struct
 
-import keras
-import numpy as np
 import pytest
 
-from dclf import models, state
+from dclf import state
 from dclf.bench import flops, plots, records, study, suite
 from dclf.bench.timing import Timings
 from dclf.errors import UsageError
@@ -19,7 +18,6 @@ from dclf.errors import UsageError
 from _runs import assert_one_line_error, run_main, run_module, tiny_config
 
 TORCH_SKIP = "PyTorch is an optional dependency (pip install -e '.[torch]'); its reference is not tested without it"
-POSTER_MODELS = ["softmax", "vgg16_scratch", "vgg16_transfer", "sgdnet"]
 
 
 def _tiny(model="softmax", image_size=32):
@@ -30,61 +28,7 @@ def _model_flops(config):
   return flops.model_flops(state.build_model(config, 3), config.image_size)
 
 
-# The Keras reference.
-
-
-@pytest.mark.parametrize("name", POSTER_MODELS)
-def test_keras_reference_has_the_flax_parameter_counts(name):
-  keras_reference = suite.load_keras_reference("jax")
-  flax_model = models.create_model(name, num_classes=3)
-  expected = models.count_params(models.init_shapes(flax_model), flax_model.trainable_keys)
-  with keras.StatelessScope(initialize_variables=False):  # shapes only, as init_shapes
-    assert keras_reference.count_params(keras_reference.build_model(name)) == expected
-
-
-def test_keras_record_is_well_formed():
-  keras_reference = suite.load_keras_reference("jax")
-  results = suite.benchmark(
-    _tiny(),
-    frameworks=("jax", "keras"),
-    parallelisms=("jit",),
-    num_steps=2,
-    warmup=0,
-    keras_reference=keras_reference,
-    keras_backend="jax",
-  )
-  jax_train, keras_train, jax_eval, keras_eval = results
-  for r, mode in ((keras_train, "train"), (keras_eval, "eval")):
-    assert set(r) == set(jax_train) and r["framework"] == "keras" and r["mode"] == mode
-    assert r["options"] == {"keras_backend": "jax", "jit_compile": True} and records.row_label(r) == "keras/jax"
-    assert set(r["versions"]) == {"keras", "jax"} and r["devices"] == 1 and r["parallelism"] == "single"
-    assert r["flops_source"] == "analytic" and r["flops_per_step"] == r["model_flops_per_step"] > 0
-    assert r["images_per_sec"] > 0 and r["steps"] == 2 and r["compile_s"] >= 0 and r["peak_memory_bytes"] is None
-  assert keras_train["host"]["environment"]["XLA_FLAGS"] == os.environ["XLA_FLAGS"]  # conftest's 2 CPU devices
-  assert keras_train["model_flops_per_step"] == jax_train["model_flops_per_step"]
-  assert keras_eval["model_flops_per_step"] == jax_eval["model_flops_per_step"]
-  json.dumps(results)
-
-
-def test_keras_steps_carry_the_state_from_step_to_step():
-  """Keras' JAX train function donates its state: each call must get the last one's, or every
-  step would restart from the initial weights (the same loss each time)."""
-  keras_reference = suite.load_keras_reference("jax")
-  config = _tiny()
-  model = keras_reference.compiled_model(config, jit_compile=True)
-  step = keras_reference._fit_loop_step(model, keras_reference._device_batches(config, 3, False), "train")
-  losses = [float(step()["loss"]) for _ in range(3)]
-  assert np.all(np.isfinite(losses)) and len(set(losses)) == 3, losses
-
-
-def test_keras_optimizer_keeps_the_old_decay():
-  """RMSprop(decay=2e-5) of Keras 2.3: lr / (1 + 2e-5 step) at the step count before the update."""
-  keras_reference = suite.load_keras_reference("jax")
-  optimizer = keras_reference.optimizer(_tiny("sgdnet"))
-  optimizer.build([keras.Variable(np.zeros(3, np.float32))])
-  optimizer.iterations.assign(3)
-  assert isinstance(optimizer, keras.optimizers.RMSprop) and optimizer.rho == 0.9 and optimizer.epsilon == 1e-7
-  assert float(optimizer.learning_rate) == pytest.approx(1e-3 / (1 + 2e-5 * 3), rel=1e-6)
+# The benchmark command's Keras backends.
 
 
 def test_framework_keras_needs_a_backend_and_its_package(tmp_path):
