@@ -28,7 +28,8 @@ IMAGE_SIZE = 32
 
 
 def _config(model: str, image_size: int = IMAGE_SIZE):
-  return tiny_config(model, batch_size=BATCH, image_size=image_size, train_crop_size=0)
+  """configs/<model>.py, tiny, on dclf's synthetic dataset when it reads real data (no files)."""
+  return tiny_config(model, batch_size=BATCH, image_size=image_size, train_crop_size=0, dataset="synthetic")
 
 
 def _flax_counts(model: str, image_size: int) -> list[int]:
@@ -83,7 +84,7 @@ def _variable_devices(variable) -> int:
   return 1
 
 
-def _request(model: str, mode: str = "train", platform: str = "cpu", devices: int = 2) -> Request:
+def _request(model: str, mode: str = "train", platform: str = "cpu", devices: int = 2, data: str = "") -> Request:
   return Request(
     config=_config(model),
     mode=mode,
@@ -91,6 +92,7 @@ def _request(model: str, mode: str = "train", platform: str = "cpu", devices: in
     devices=devices,
     num_steps=2,
     warmup=1,
+    real_data=data == "real",
     options={"keras_backend": sys.argv[1]},
   )
 
@@ -120,10 +122,11 @@ def parity(backend, keras_models, model="softmax", steps="3"):
   }
 
 
-def time(backend, keras_models, model="softmax", mode="train", platform="cpu", devices="2"):
-  """`keras_runner.run` of a tiny request (2 steps after 1 warm-up step): the Measurement as JSON."""
+def time(backend, keras_models, model="softmax", mode="train", platform="cpu", devices="2", data=""):
+  """`keras_runner.run` of a tiny request (2 steps after 1 warm-up step; `real`: from the trainer's
+  loader): the Measurement as JSON."""
   del backend, keras_models
-  return dataclasses.asdict(keras_runner.run(_request(model, mode, platform, int(devices))))
+  return dataclasses.asdict(keras_runner.run(_request(model, mode, platform, int(devices), data)))
 
 
 CHECKS = {"counts": counts, "decay": decay, "parity": parity, "time": time}

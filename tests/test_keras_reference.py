@@ -28,6 +28,8 @@ from _runs import REPO, module_env, tiny_config
 CHILD = REPO / "tests" / "_keras_child.py"
 PACKAGES = {"jax": "jax", "tensorflow": "tensorflow", "tensorflow-xla": "tensorflow", "torch": "torch"}
 STEPS, BATCH = 3, 4  # the child's parity run: 3 training steps of one global batch of 4
+# Timed on 2 CPU devices: training and inference on synthetic data, training on the trainer's loader.
+TIMED = ("time:softmax:train:cpu:2", "time:softmax:eval:cpu:2", "time:softmax:train:cpu:2:real")
 
 
 @functools.cache
@@ -110,11 +112,10 @@ def test_run_refuses_an_unsupported_row_before_loading_keras():
 
 @pytest.fixture(scope="module", params=["jax", "tensorflow"])
 def two_devices(request):
-  """(backend, the child's results): parity of 1 and 2 devices, and 2-device timings of both modes."""
+  """(backend, the child's results): parity of 1 and 2 devices, and 2-device timings of both modes
+  and of training on the trainer's loader."""
   backend = request.param
-  return backend, child_results(
-    backend, f"parity:softmax:{STEPS}", "time:softmax:train:cpu:2", "time:softmax:eval:cpu:2"
-  )
+  return backend, child_results(backend, f"parity:softmax:{STEPS}", *TIMED)
 
 
 def test_two_devices_split_one_global_batch_and_match_one_device(two_devices):
@@ -140,8 +141,8 @@ def test_two_devices_split_one_global_batch_and_match_one_device(two_devices):
 
 def test_two_device_rows_are_timed_with_what_changes_their_numbers(two_devices):
   backend, results = two_devices
-  for mode in ("train", "eval"):
-    m = results[f"time:softmax:{mode}:cpu:2"]
+  for check in TIMED:
+    m = results[check]
     assert (m["platform"], m["device_kind"], m["devices"]) == ("cpu", "cpu", 2)
     assert len(m["timings"]["step_s"]) == 2 and m["timings"]["back_to_back_s"] > 0 and m["compile_s"] >= 0
     assert m["recompiles"] == 0  # nothing compiled again after the warm-up
