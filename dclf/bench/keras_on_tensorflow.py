@@ -16,6 +16,7 @@ Imported by `keras_runner.load` once `KERAS_BACKEND` is set; `setup` runs before
 """
 
 import contextlib
+import functools
 import os
 
 import tensorflow as tf
@@ -70,20 +71,26 @@ def found() -> tuple[str, str, int]:
   return "cpu", "cpu" + no_tpu, len(tf.config.list_logical_devices("CPU"))
 
 
+@functools.cache
+def _strategy(platform: str, devices: int) -> tuple:
+  """(strategy, its replicas' devices) over the first `devices` devices of `platform`: one per
+  process, because two MirroredStrategy objects in one process number their collective ops alike,
+  and the second's all-reduce then meets the first's (a shape mismatch, or worse, none)."""
+  if platform == "tpu":
+    assignment = tf.tpu.experimental.DeviceAssignment.build(_tpu["topology"], num_replicas=devices)
+    strategy = tf.distribute.TPUStrategy(_tpu["resolver"], experimental_device_assignment=assignment)
+    return strategy, strategy.extended.worker_devices
+  names = [d.name for d in tf.config.list_logical_devices(platform.upper())[:devices]]
+  if devices > 1:
+    return tf.distribute.MirroredStrategy(names), names
+  return tf.distribute.get_strategy(), names  # where Keras' jit_compile works (it turns XLA off under any other)
+
+
 class Replicas:
   """The strategy over the first `devices` devices of `platform`."""
 
   def __init__(self, platform: str, devices: int):
-    if platform == "tpu":
-      assignment = tf.tpu.experimental.DeviceAssignment.build(_tpu["topology"], num_replicas=devices)
-      self.strategy = tf.distribute.TPUStrategy(_tpu["resolver"], experimental_device_assignment=assignment)
-      self.devices = self.strategy.extended.worker_devices
-    elif devices > 1:
-      self.devices = [d.name for d in tf.config.list_logical_devices(platform.upper())[:devices]]
-      self.strategy = tf.distribute.MirroredStrategy(self.devices)
-    else:  # where Keras' jit_compile works (it turns XLA off under any other strategy)
-      self.devices = [tf.config.list_logical_devices(platform.upper())[0].name]
-      self.strategy = tf.distribute.get_strategy()
+    self.strategy, self.devices = _strategy(platform, devices)
     self.name = type(self.strategy).__name__.strip("_")
 
   def scope(self):
