@@ -52,7 +52,8 @@ def setup(platform: str, devices: int) -> None:
 
 
 def _tpu_kind() -> str:
-  """TensorFlow names no TPU generation; a TPU VM's environment does (e.g. v4-8)."""
+  """TensorFlow's TPU devices are TPU:0..N; the generation is the TPU VM's accelerator type (e.g.
+  v4-8) where its environment sets TPU_ACCELERATOR_TYPE."""
   accelerator = os.environ.get("TPU_ACCELERATOR_TYPE")
   return f"TPU {accelerator}" if accelerator else "TPU"
 
