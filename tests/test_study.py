@@ -1,10 +1,9 @@
-"""The framework-speed study: the Keras reference (on Keras' JAX backend, a test dependency), the
-torch.compile rows (PyTorch is optional), the study's tables and plot, the study command (its rows,
-processes, lock and signals), and the profile on demand. No timing assertions: these run on shared
-CPUs."""
+"""The framework-speed study: the benchmark command's Keras rows (the Keras runner has its own
+tests, tests/test_keras_reference.py), the torch.compile rows (PyTorch is optional), the study's
+tables and plot, the study command (its rows, processes, lock and signals), and the profile on
+demand. No timing assertions: these run on shared CPUs."""
 
 import gzip
-import importlib
 import json
 import os
 import signal
@@ -13,11 +12,9 @@ import subprocess
 import sys
 import time
 
-import keras
-import numpy as np
 import pytest
 
-from dclf import models, state
+from dclf import state
 from dclf.bench import plots, records, runners, study, suite
 from dclf.bench.runner import Measurement, Request
 from dclf.bench.timing import Timings
@@ -26,65 +23,13 @@ from dclf.errors import UsageError
 from _runs import assert_one_line_error, run_main, run_module, start_module, tiny_config
 
 TORCH_SKIP = "PyTorch is an optional dependency (pip install -e '.[torch]'); its reference is not tested without it"
-POSTER_MODELS = ["softmax", "vgg16_scratch", "vgg16_transfer", "sgdnet"]
 
 
 def _tiny(model="softmax", image_size=32):
   return tiny_config(model, batch_size=2, image_size=image_size)
 
 
-def _keras_reference(row="keras-jax"):
-  """The Keras reference module, imported as the registry imports it for `row` (its backend set)."""
-  runners.load(row)
-  return importlib.import_module(runners.RUNNERS["keras"].module)
-
-
-# The Keras reference.
-
-
-@pytest.mark.parametrize("name", POSTER_MODELS)
-def test_keras_reference_has_the_flax_parameter_counts(name):
-  keras_reference = _keras_reference()
-  flax_model = models.create_model(name, num_classes=3)
-  expected = models.count_params(models.init_shapes(flax_model), flax_model.trainable_keys)
-  with keras.StatelessScope(initialize_variables=False):  # shapes only, as init_shapes
-    assert keras_reference.count_params(keras_reference.build_model(name)) == expected
-
-
-def test_keras_record_is_well_formed():
-  results = suite.benchmark(_tiny(), rows=("jax-jit", "keras-jax"), platform="cpu", devices=1, num_steps=2, warmup=0)
-  jax_train, jax_eval, keras_train, keras_eval = results
-  for r, mode in ((keras_train, "train"), (keras_eval, "eval")):
-    assert set(r) == set(jax_train) and r["framework"] == "keras" and r["mode"] == mode
-    assert r["options"] == {"keras_backend": "jax", "jit_compile": True} and records.row_label(r) == "keras-jax"
-    assert {"keras", "jax"} <= set(r["versions"]) and r["devices"] == 1 and r["platform"] == "cpu"
-    assert r["flops_source"] == "analytic" and r["flops_per_step"] == r["model_flops_per_step"] > 0
-    assert r["images_per_sec"] > 0 and r["steps"] == 2 and r["compile_s"] >= 0 and r["peak_memory_bytes"] is None
-  assert keras_train["host"]["environment"]["XLA_FLAGS"] == os.environ["XLA_FLAGS"]  # conftest's 2 CPU devices
-  assert keras_train["model_flops_per_step"] == jax_train["model_flops_per_step"]
-  assert keras_eval["model_flops_per_step"] == jax_eval["model_flops_per_step"]
-  json.dumps(results)
-
-
-def test_keras_steps_carry_the_state_from_step_to_step():
-  """Keras' JAX train function donates its state: each call must get the last one's, or every
-  step would restart from the initial weights (the same loss each time)."""
-  keras_reference = _keras_reference()
-  config = _tiny()
-  model = keras_reference.compiled_model(config, jit_compile=True)
-  step = keras_reference._fit_loop_step(model, keras_reference._device_batches(config, 3, False), "train")
-  losses = [float(step()["loss"]) for _ in range(3)]
-  assert np.all(np.isfinite(losses)) and len(set(losses)) == 3, losses
-
-
-def test_keras_optimizer_keeps_the_old_decay():
-  """RMSprop(decay=2e-5) of Keras 2.3: lr / (1 + 2e-5 step) at the step count before the update."""
-  keras_reference = _keras_reference()
-  optimizer = keras_reference.optimizer(_tiny("sgdnet"))
-  optimizer.build([keras.Variable(np.zeros(3, np.float32))])
-  optimizer.iterations.assign(3)
-  assert isinstance(optimizer, keras.optimizers.RMSprop) and optimizer.rho == 0.9 and optimizer.epsilon == 1e-7
-  assert float(optimizer.learning_rate) == pytest.approx(1e-3 / (1 + 2e-5 * 3), rel=1e-6)
+# The benchmark command's Keras rows.
 
 
 def test_keras_rows_need_a_process_of_their_own_and_their_backend(tmp_path):
