@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from dclf.bench import data, jax_runner, platforms, runners, suite
+from dclf.bench.jax_compilations import COMPILATIONS
 from dclf.bench.runner import Request, check_devices
 from dclf.bench.timing import time_steps
 from dclf.errors import UsageError
@@ -84,10 +85,24 @@ def test_jax_compilations_are_counted_over_the_timed_steps():
     calls.append(1)
     return jax.jit(lambda x: x * 2)(np.zeros(len(calls), np.float32))
 
-  timings = time_steps(
-    step, jax.block_until_ready, steps=3, warmup=1, compilations=lambda: jax_runner.COMPILATIONS.count
-  )
+  timings = time_steps(step, jax.block_until_ready, steps=3, warmup=1, compilations=COMPILATIONS.compiled)
   assert timings.recompiles == 6  # 3 synced steps + 3 back to back, each of a new shape
+
+
+@pytest.mark.parametrize("loading_call,expected", [(0, True), (1, False), (None, False)])
+def test_a_cache_load_counts_for_the_first_call_only(loading_call, expected):
+  """A compile loaded from a persistent cache inside the first call is the first call's; one in a
+  later call (a recompile) is not what the record's compile time measured."""
+  calls, loads = [], []
+
+  def step():
+    if len(calls) == loading_call:
+      loads.append(1)
+    calls.append(1)
+
+  timings = time_steps(step, lambda _: None, steps=2, warmup=1, cache_loads=lambda: len(loads))
+  assert timings.first_call_cache_load is expected
+  assert time_steps(step, lambda _: None, steps=1, warmup=0).first_call_cache_load is None  # no counter: unknown
 
 
 # The registry.
@@ -150,6 +165,18 @@ def test_the_hosts_accelerator_is_found_from_its_device_files(tmp_path, monkeypa
     platforms.resolve("tpu", None, gpu)
   with pytest.raises(UsageError, match="--platform takes auto, cpu, gpu, tpu"):
     platforms.resolve("ipu", None, cpu)
+
+
+def test_every_framework_names_a_tpu_generation_as_jax_does(tmp_path):
+  """TensorFlow names its TPU devices "TPU" (with the VM's accelerator type where it is known): one
+  name per generation, JAX's, so that the rows of every framework share a table."""
+  v4_host, no_tpu = _fake_host(tmp_path / "t", tpu_chips=4), _fake_host(tmp_path / "c")
+  assert platforms.tpu_device_kind("TPU v5 lite", no_tpu) == "TPU v5 lite"  # JAX's own
+  assert platforms.tpu_device_kind("TPU v5litepod-8", no_tpu) == "TPU v5 lite"
+  assert platforms.tpu_device_kind("TPU v5p-16", no_tpu) == "TPU v5"
+  assert platforms.tpu_device_kind("TPU v4-8", no_tpu) == "TPU v4"
+  assert platforms.tpu_device_kind("TPU", v4_host) == "TPU v4"  # from the host's chips
+  assert platforms.tpu_device_kind("TPU", no_tpu) == "TPU"  # nothing tells: as reported
 
 
 def test_cpu_rows_get_their_host_devices_from_the_environment():

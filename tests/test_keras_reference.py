@@ -13,6 +13,7 @@ TensorFlow needs e.g. `python -m venv /work/venvs/keras && /work/venvs/keras/bin
 import functools
 import importlib.util
 import json
+import math
 import os
 import subprocess
 import sys
@@ -20,7 +21,7 @@ import sys
 import pytest
 
 from dclf.bench import keras_runner
-from dclf.bench.runner import Request
+from dclf.bench.runner import Request, Unsupported
 from dclf.errors import UsageError
 
 from _runs import REPO, module_env, tiny_config
@@ -90,8 +91,8 @@ def test_the_runner_module_imports_no_framework():
 def test_rows_a_backend_cannot_run_are_unsupported_with_the_reason():
   for platform in ("cpu", "gpu", "tpu"):
     for backend in ("jax", "tensorflow"):
-      assert keras_runner.unsupported(platform, {"keras_backend": backend}, devices=8) is None
-  assert keras_runner.unsupported("tpu", {"keras_backend": "torch"}) == keras_runner.NO_TPU
+      assert keras_runner.unsupported(platform, {"keras_backend": backend}, 8) is None
+  assert keras_runner.unsupported("tpu", {"keras_backend": "torch"}, 1) == keras_runner.NO_TPU
   assert "never on a TPU" in keras_runner.NO_TPU and "not run on the CPU instead" in keras_runner.NO_TPU
   assert keras_runner.unsupported("gpu", {"keras_backend": "torch"}, devices=2) == keras_runner.NO_TORCH_DATA_PARALLEL
   assert keras_runner.unsupported("gpu", {"keras_backend": "torch"}, devices=1) is None
@@ -99,12 +100,15 @@ def test_rows_a_backend_cannot_run_are_unsupported_with_the_reason():
   assert keras_runner.unsupported("gpu", {"keras_backend": "tensorflow-xla"}, devices=1) is None
   assert keras_runner.unsupported("tpu", {"keras_backend": "tensorflow-xla"}, devices=1) == keras_runner.XLA_ON_TPU
   with pytest.raises(UsageError, match="options\\['keras_backend'\\], one of tensorflow, tensorflow-xla, jax, torch"):
-    keras_runner.unsupported("cpu", {"keras_backend": "cntk"})
+    keras_runner.unsupported("cpu", {"keras_backend": "cntk"}, 1)
 
 
 def test_run_refuses_an_unsupported_row_before_loading_keras():
-  with pytest.raises(UsageError, match="keras/torch on 2 tpu device\\(s\\): released Keras puts its torch backend"):
+  """`run` called without asking `unsupported` first: the row is recorded as unsupported (the
+  suite's `Unsupported`), with the same reason, and Keras is not loaded."""
+  with pytest.raises(Unsupported) as refused:
     keras_runner.run(_request("torch", "tpu"))
+  assert str(refused.value) == keras_runner.NO_TPU
 
 
 # Each backend in its own process.
@@ -145,7 +149,8 @@ def test_two_device_rows_are_timed_with_what_changes_their_numbers(two_devices):
     m = results[check]
     assert (m["platform"], m["device_kind"], m["devices"]) == ("cpu", "cpu", 2)
     assert len(m["timings"]["step_s"]) == 2 and m["timings"]["back_to_back_s"] > 0 and m["compile_s"] >= 0
-    assert m["recompiles"] == 0  # nothing compiled again after the warm-up
+    assert m["timings"]["recompiles"] == 0  # nothing compiled again after the warm-up
+    assert math.isfinite(m["loss"]) if check.split(":")[2] == "train" else m["loss"] is None
     assert m["settings"]["keras_backend"] == backend and m["settings"]["precision_policy"] == "float32"
     assert m["settings"]["distribution"] == {"jax": "DataParallel", "tensorflow": "MirroredStrategy"}[backend]
     assert m["settings"]["jit_compile"] == (backend == "jax") and m["settings"]["matmul_precision"]
@@ -173,13 +178,18 @@ def test_tensorflow_xla_compiles_the_one_device_step():
   """XLA with TensorFlow's default strategy (one device); several devices are unsupported (above)."""
   m = child_results("tensorflow-xla", "time:softmax:train:cpu:1")["time:softmax:train:cpu:1"]
   assert m["settings"]["jit_compile"] is True and m["settings"]["distribution"] == "DefaultDistributionStrategy"
-  assert m["devices"] == 1 and m["recompiles"] == 0
+  assert m["devices"] == 1 and m["timings"]["recompiles"] == 0
 
 
 def test_keras_on_torch_runs_one_device_without_tensorflow():
   results = child_results("torch", "time:softmax:train:cpu:1")
   m = results["time:softmax:train:cpu:1"]
-  assert (m["platform"], m["devices"], m["recompiles"], m["settings"]["distribution"]) == ("cpu", 1, 0, "none")
+  assert (m["platform"], m["devices"], m["timings"]["recompiles"], m["settings"]["distribution"]) == (
+    "cpu",
+    1,
+    0,
+    "none",
+  )
   assert "tensorflow" not in results["imported"]
 
 

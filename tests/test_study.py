@@ -41,10 +41,9 @@ def test_keras_rows_need_a_process_of_their_own_and_their_backend(tmp_path):
   path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
   args = ("--config", "configs/softmax.py", "--rows", "keras-tensorflow-xla")
   result = run_module("dclf.benchmark", *args, env={"PYTHONPATH": path, "KERAS_BACKEND": "jax"})
-  assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+  assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr  # after dclf's log lines:
   last = result.stderr.strip().splitlines()[-1]
-  assert last.startswith("error: the keras-tensorflow-xla row needs keras, which is not installed here (")
-  assert last.endswith("pip install -e '.[keras]')")
+  assert last == "error: Keras on tensorflow is not installed (no tensorflow here; pip install -e '.[keras]')"
 
 
 # torch.compile.
@@ -70,13 +69,15 @@ def test_torch_compile_record_is_well_formed(tmp_path, monkeypatch):
 # The study's tables and plot.
 
 
-def _record(row, model, mode, images_per_sec, *, devices=1, batch=8, platform="cpu", recompiles=0, measured_at=None):
+def _record(
+  row, model, mode, images_per_sec, *, devices=1, batch=8, platform="cpu", kind=None, recompiles=0, measured_at=None
+):
   """A record as `records.record` writes it, for a step of `batch` images taking batch / images_per_sec s."""
   step_s = batch / images_per_sec
   config = tiny_config(model, batch_size=batch, image_size=224)
   spec = runners.ROWS[row]
   request = Request(config, mode, platform, devices, num_steps=2, warmup=1, options=spec.options)
-  kind = {"cpu": "cpu", "gpu": "NVIDIA H100 80GB HBM3", "tpu": "TPU v4"}[platform]
+  kind = kind or {"cpu": "cpu", "gpu": "NVIDIA H100 80GB HBM3", "tpu": "TPU v4"}[platform]
   timings = Timings(step_s * 10, (step_s, step_s), 2 * step_s, 4 * step_s, recompiles)
   measurement = Measurement(timings, platform, kind, devices, {spec.runner: "1.0"}, compile_s=step_s * 9)
   r = records.record(request, measurement, row=row, framework=spec.runner, model_flops_per_step=1e9, data="synthetic")
@@ -146,6 +147,18 @@ def test_a_recompiling_row_is_flagged():
   tables = records.study_tables([_record("jax-jit", "sgdnet", "train", 4.0, recompiles=2)])
   assert "| jax-jit (RECOMPILED 2x) | fp32 | train |" in tables
   assert "RECOMPILED: the row compiled again inside its timed steps" in tables
+
+
+def test_tpu_rows_of_every_framework_share_one_table():
+  """TensorFlow names a TPU v4 after the VM's accelerator type, JAX "TPU v4": one table, ranked."""
+  tpu = [
+    _record("jax-jit", "sgdnet", "train", 40.0, devices=4, platform="tpu"),
+    _record("keras-tensorflow", "sgdnet", "train", 20.0, devices=4, platform="tpu", kind="TPU v4-8"),
+  ]
+  assert tpu[1]["device_kind"] == "TPU v4" and tpu[1]["device_kind_reported"] == "TPU v4-8"
+  tables = records.study_tables(tpu)
+  rows = _table_rows(tables, "### sgdnet: 4x TPU v4 (tpu), global batch 8 (2 per device)")
+  assert tables.count("### ") == 1 and [row.rsplit(" | ", 1)[1] for row in rows] == ["fastest |", "0.50x |"]
 
 
 def test_repeats_combine_into_the_median_run_with_their_spread():

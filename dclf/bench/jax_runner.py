@@ -19,6 +19,7 @@ import jax
 
 from dclf import parallel, runtime, state, steps
 from dclf.bench import data, flops
+from dclf.bench.jax_compilations import COMPILATIONS
 from dclf.bench.runner import Measurement, Request, check_devices
 from dclf.bench.timing import time_steps
 from dclf.progress import StepProfile
@@ -33,35 +34,10 @@ MODES = {
   "eval": lambda compiled: (compiled.predict, (), False),
 }
 
-# jax._src.dispatch.BACKEND_COMPILE_EVENT: once per executable made, compiled or loaded from the
-# persistent cache; and the persistent cache's hits (jax._src.compiler).
-COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
-CACHE_HIT_EVENT = "/jax/compilation_cache/cache_hits"
 
-
-class _Compilations:
-  """This process's compilations and persistent-cache hits, counted from JAX's monitoring events."""
-
-  def __init__(self):
-    self.count = self.cache_hits = 0
-    jax.monitoring.register_event_duration_secs_listener(self._on_duration)
-    jax.monitoring.register_event_listener(self._on_event)
-
-  def _on_duration(self, event: str, duration: float, **kwargs) -> None:
-    del duration, kwargs
-    self.count += event == COMPILE_EVENT
-
-  def _on_event(self, event: str, **kwargs) -> None:
-    del kwargs
-    self.cache_hits += event == CACHE_HIT_EVENT
-
-
-COMPILATIONS = _Compilations()
-
-
-def unsupported(platform: str, options: dict) -> str | None:
-  """JAX runs on every platform; the row's options name a parallelism."""
-  del platform
+def unsupported(platform: str, options: dict, devices: int) -> str | None:
+  """JAX runs on every platform and device count; the row's options name a parallelism."""
+  del platform, devices
   if options.get("parallelism") not in PARALLELISMS:
     return f"no JAX parallelism {options.get('parallelism')!r}; known: {', '.join(PARALLELISMS)}"
   return None
@@ -118,11 +94,11 @@ def run(request: Request) -> Measurement:
     config, par.put_batch, real_data=request.real_data, num_classes=request.num_classes, shard=shard
   )
   try:
-    hits = COMPILATIONS.cache_hits
+    loaded = COMPILATIONS.loaded()
     start = time.perf_counter()
     compiled = fn.lower(device_state, next(batches), *extra_args).compile()
     compile_s = time.perf_counter() - start
-    cache_hit = COMPILATIONS.cache_hits > hits
+    cache_hit = COMPILATIONS.loaded() > loaded
     outputs = None
 
     def step():
@@ -132,9 +108,8 @@ def run(request: Request) -> Measurement:
         device_state, outputs = outputs
       return outputs
 
-    compilations = lambda: COMPILATIONS.count
     timings = time_steps(
-      step, jax.block_until_ready, steps=request.num_steps, warmup=request.warmup, compilations=compilations
+      step, jax.block_until_ready, steps=request.num_steps, warmup=request.warmup, compilations=COMPILATIONS.compiled
     )
     loss = float(par.get_replicated(outputs)["loss"]) if request.mode == "train" else None
     if request.profile_dir:

@@ -11,23 +11,10 @@ import contextlib
 
 import jax
 import jaxlib
-from jax import monitoring
+
+from dclf.bench.jax_compilations import COMPILATIONS
 
 PACKAGE = "jax"
-# XLA compilations of this process (a load from the persistent cache counts too) and the loads among them.
-_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
-_CACHE_HIT_EVENT = "/jax/compilation_cache/cache_hits"
-_counts = {_COMPILE_EVENT: 0, _CACHE_HIT_EVENT: 0}
-
-
-def _count(event: str, *args, **kwargs) -> None:
-  del args, kwargs
-  if event in _counts:
-    _counts[event] += 1
-
-
-monitoring.register_event_listener(_count)
-monitoring.register_event_duration_secs_listener(_count)
 
 
 def setup(platform: str, devices: int) -> None:
@@ -83,12 +70,12 @@ def fit_step(model, fn, batches, mode: str):
 def compilations(fn):
   """A reader of this process's XLA compilations (JAX tells each one to `jax.monitoring`)."""
   del fn
-  return lambda: _counts[_COMPILE_EVENT]
+  return COMPILATIONS.compiled
 
 
 def cache_loads():
   """A reader of the compilations loaded from JAX's persistent compilation cache."""
-  return lambda: _counts[_CACHE_HIT_EVENT]
+  return COMPILATIONS.loaded
 
 
 def settings(platform: str) -> dict:

@@ -8,34 +8,39 @@ The step is Keras' own: `model.train_function` / `predict_function` as `fit` / `
 (`make_train_function`: a tf.function, jax.jit with the state donated, or eager PyTorch), with an
 explicit `jit_compile` (Keras' "auto" means False for TensorFlow on a machine without GPU and
 under any tf.distribute strategy), called once per batch as fit's inner loop calls it: no
-callbacks, no host sync per step. Synthetic data is the global batch placed on the devices once,
-split over them as `fit` splits it; real data is the trainer's loader with the prefetch the JAX
-rows use (`dclf.prefetch.DeviceBatches`), each batch split the same way.
+callbacks, no host sync per step. The batches come from `dclf.bench.data.device_batches`, as every
+runner's: the backend's `place` is the `put`, splitting the global batch over the replicas as `fit`
+splits it (on TensorFlow one `PerReplica` value, each replica's slice on its own device); synthetic
+data placed once, real data from the trainer's loader with its prefetch. Recompilations after the
+warm-up, and a first compile loaded from a persistent cache, are counted where the backend tells
+(`timing.time_steps`). A train step's loss is Keras' own report: its loss tracker's mean over the
+row's steps so far (a check that the step learns, equal on 1 and N devices). Keras rows write no
+trace (`Request.profile_dir`).
 
 Keras fixes its backend when first imported: one backend per process. This module imports no
-Keras: `run` chooses the backend (`load`), so a registry can list this runner anywhere, and the
-process that runs a row must run no other Keras backend (nor PyTorch beside TensorFlow: importing
-TensorFlow before PyTorch's triton crashes the process).
+framework: `run` chooses the backend (`load`) and sets it up before Keras starts (TensorFlow's
+logical CPU devices, strategy and GPU memory growth; TF32 and cuDNN's autotuner for PyTorch on GPUs;
+TensorFlow's start-up banners off), so a registry can list this runner anywhere, and the process
+that runs a row must run no other Keras backend (nor PyTorch beside TensorFlow: importing TensorFlow
+before PyTorch's triton crashes the process). The registry keeps JAX on the CPU in the processes of
+the TensorFlow and PyTorch rows (`dclf.bench.runners`), where dclf's FLOP count and config checks
+still use it.
 """
 
 import contextlib
 import dataclasses
 import importlib
-import itertools
 import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
-import jax
 import numpy as np
 
-from dclf import input_pipeline
 from dclf.bench import data
-from dclf.bench.runner import Measurement, Request, check_devices
+from dclf.bench.runner import Measurement, Request, Unsupported, check_devices
 from dclf.bench.timing import time_steps
 from dclf.errors import RunError, UsageError
-from dclf.prefetch import DeviceBatches
 
 NAME = "keras"
 # options["keras_backend"] -> (Keras' backend, jit_compile).
@@ -88,7 +93,7 @@ INSTALL = {
 }
 
 
-def unsupported(platform: str, options: dict, devices: int = 1) -> str | None:
+def unsupported(platform: str, options: dict, devices: int) -> str | None:
   """Why Keras on `options["keras_backend"]` cannot time `devices` devices of `platform`, or None."""
   rules = UNSUPPORTED.get(_backend(options), ())
   return next((why for applies, why in rules if applies(platform, devices)), None)
@@ -105,8 +110,6 @@ def load(backend: str, platform: str, devices: int):
     )
   os.environ["KERAS_BACKEND"] = backend
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up banners
-  if backend != "jax":  # dclf's own JAX code here (the synthetic batch, FLOP counts) stays off the row's devices
-    jax.config.update("jax_platforms", "cpu")  # (no effect once JAX has started: start nothing before `run`)
   try:
     module = importlib.import_module(f"dclf.bench.keras_on_{backend}")
     module.setup(platform, devices)
@@ -122,31 +125,6 @@ def _arrays(batch: dict, mode: str) -> tuple:
   return (images, np.asarray(batch["label"], np.int32)) if mode == "train" else (images,)
 
 
-class _Readings:
-  """Wraps a step to read counters (name -> reader; None: the backend cannot tell) at its calls:
-  before the first (0), after it (1) and after the warm-up (1 + warmup); `end()` once timed."""
-
-  def __init__(self, step, counters: dict, warmup: int):
-    self.step, self.counters = step, {name: read for name, read in counters.items() if read is not None}
-    self.at, self.calls, self.values = {0, 1, 1 + warmup}, itertools.count(), {}
-
-  def _read(self) -> dict:
-    return {name: read() for name, read in self.counters.items()}
-
-  def __call__(self):
-    call = next(self.calls)
-    if call in self.at:
-      self.values[call] = self._read()
-    return self.step()
-
-  def end(self) -> None:
-    self.values["end"] = self._read()
-
-  def grew(self, name: str, since, until="end"):
-    """How much counter `name` grew from reading `since` to `until`; None where the backend cannot tell."""
-    return self.values[until][name] - self.values[since][name] if name in self.counters else None
-
-
 def _sync(outputs) -> None:
   """Waits for a step's outputs (or a list of them) by reading them back: every backend's way."""
   import keras  # pylint: disable=g-import-not-at-top
@@ -155,13 +133,21 @@ def _sync(outputs) -> None:
     keras.ops.convert_to_numpy(t)
 
 
+def _loss(outputs) -> float:
+  """The loss a train step's outputs (Keras' logs) report."""
+  import keras  # pylint: disable=g-import-not-at-top
+
+  return float(keras.ops.convert_to_numpy(outputs["loss"]))
+
+
 def prepare(request: Request):
   """Checks `request` and loads Keras on its backend for it: (the backend's module, `keras_models`).
-  UsageError for an unsupported row, a model the reference lacks, or devices other than asked."""
+  Unsupported for a row out of reach (`unsupported`); UsageError for a model the reference lacks,
+  or devices other than asked."""
   name = _backend(request.options)
   reason = unsupported(request.platform, request.options, request.devices)
   if reason:
-    raise UsageError(f"keras/{name} on {request.devices} {request.platform} device(s): {reason}")
+    raise Unsupported(reason)
   backend = load(BACKENDS[name][0], request.platform, request.devices)
   from dclf.bench import keras_models  # pylint: disable=g-import-not-at-top  (Keras, on the backend just loaded)
 
@@ -177,7 +163,7 @@ class Loop:
   replicas: Any  # the backend's Replicas: the distribution, its scope and how it places a batch
   model: Any  # the compiled keras.Model
   fn: Any  # Keras' compiled train (or predict) function
-  batches: Any  # iterator of placed batches
+  batches: Any  # placed batches (`data.device_batches`)
   step: Callable[[], Any]  # calls `fn` on the next batch as fit (predict) does; returns its outputs unread
 
 
@@ -198,16 +184,12 @@ def fit_loop(request: Request, backend, keras_models):
     else:
       model.make_predict_function()
       fn = model.predict_function
-    if request.real_data:
-      put = lambda batch: replicas.place(_arrays(batch, mode))
-      batches = DeviceBatches(data.real_loader(config), put, input_pipeline.DataState())
-    else:
-      batches = itertools.repeat(replicas.place(_arrays(synthetic, mode)))
+    put = lambda batch: replicas.place(_arrays(batch, mode))
+    batches = data.device_batches(config, put, real_data=request.real_data, num_classes=request.num_classes)
     try:
       yield Loop(replicas, model, fn, batches, backend.fit_step(model, fn, batches, mode))
     finally:
-      if request.real_data:
-        batches.close()
+      batches.close()
 
 
 def run(request: Request) -> Measurement:
@@ -226,12 +208,22 @@ def run(request: Request) -> Measurement:
 
 def _measure(request: Request, backend, keras_models) -> Measurement:
   with fit_loop(request, backend, keras_models) as loop:
-    counters = {"compiles": backend.compilations(loop.fn), "cache_loads": backend.cache_loads()}
-    step = _Readings(loop.step, counters, request.warmup)
+    outputs = None
+
+    def step():
+      nonlocal outputs
+      outputs = loop.step()
+      return outputs
+
     peak_memory = backend.peak_memory(request.devices)
-    timings = time_steps(step, _sync, steps=request.num_steps, warmup=request.warmup)
-    step.end()
-  cache_loads = step.grew("cache_loads", 0, 1)
+    timings = time_steps(
+      step,
+      _sync,
+      steps=request.num_steps,
+      warmup=request.warmup,
+      compilations=backend.compilations(loop.fn),
+      cache_loads=backend.cache_loads(),
+    )
   platform, device_kind, _ = backend.found()
   return Measurement(
     timings=timings,
@@ -239,9 +231,8 @@ def _measure(request: Request, backend, keras_models) -> Measurement:
     device_kind=device_kind,
     devices=request.devices,
     versions=backend.versions(),
-    compile_s=max(timings.first_call_s - timings.median_s, 0.0),
-    recompiles=step.grew("compiles", 1 + request.warmup),
-    compile_cache_hit=None if cache_loads is None else cache_loads > 0,
+    compile_s=timings.first_call_over_step_s,
+    compile_cache_hit=timings.first_call_cache_load,
     settings={
       "keras_backend": request.options["keras_backend"],
       "jit_compile": loop.model.jit_compile,
@@ -249,5 +240,6 @@ def _measure(request: Request, backend, keras_models) -> Measurement:
       "precision_policy": keras_models.precision_policy(request.config),
       **backend.settings(request.platform),
     },
+    loss=_loss(outputs) if request.mode == "train" else None,
     peak_memory_bytes=peak_memory(),
   )

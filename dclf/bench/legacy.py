@@ -1,6 +1,6 @@
 """Transitional, for issue 21: a reference module of the old shape (`run(config, *, mode, ...)`
 returning a one-device record through `records.reference_record`) behind the runner contract,
-until the PyTorch and Keras references implement it themselves. `dclf.bench.runners.load` wraps a
+until the PyTorch reference implements it itself. `dclf.bench.runners.load` wraps a
 runner module only when it has no `NAME`; delete this module and that line once none is left.
 
 The old references run on one device and time before they look at it: the device check comes
@@ -22,8 +22,8 @@ class Adapter:
     self.NAME = module.__name__.rsplit(".", 1)[-1].removesuffix("_reference")  # pylint: disable=invalid-name
     self._module = module
 
-  def unsupported(self, platform: str, options: dict) -> str | None:
-    del platform, options
+  def unsupported(self, platform: str, options: dict, devices: int) -> str | None:
+    del platform, options, devices
     return None
 
   def run(self, request: Request) -> Measurement:

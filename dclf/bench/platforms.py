@@ -30,16 +30,49 @@ TPU_PCI_DEVICES = {  # device id -> generation (JAX's table)
 }
 
 
-def tpu_chips(root: str = "/") -> int:
-  chips = 0
+# A TPU generation (Cloud TPU's accelerator-type prefix, as in v5litepod-8, or TPU_PCI_DEVICES')
+# -> the device kind JAX reports for its chips.
+TPU_DEVICE_KINDS = {
+  "v2": "TPU v2",
+  "v3": "TPU v3",
+  "v4": "TPU v4",
+  "v5e": "TPU v5 lite",
+  "v5litepod": "TPU v5 lite",
+  "v5p": "TPU v5",
+  "v6e": "TPU v6 lite",
+  "tpu7x": "TPU7x",
+}
+
+
+def _tpu_generations(root: str) -> list[str]:
+  """The generation of each TPU chip of this host (TPU_PCI_DEVICES), from its PCI function."""
+  found = []
   for vendor in glob.glob(os.path.join(root, "sys/bus/pci/devices/*/vendor")):
     try:
       device = (Path(vendor).parent / "device").read_text().strip()
       if Path(vendor).read_text().strip() == GOOGLE_PCI_VENDOR and device in TPU_PCI_DEVICES:
-        chips += 1
+        found.append(TPU_PCI_DEVICES[device])
     except OSError:
       continue
-  return chips
+  return found
+
+
+def tpu_chips(root: str = "/") -> int:
+  return len(_tpu_generations(root))
+
+
+def tpu_device_kind(reported: str, root: str = "/") -> str:
+  """One device kind per TPU generation whichever framework reports it (JAX: "TPU v5 lite";
+  TensorFlow: "TPU" and the VM's accelerator type, "TPU v5litepod-8"), so that their rows share the
+  study's tables: JAX's name, from the generation in `reported`, else from this host's chips;
+  `reported` where neither tells (v2 and v3 chips share a PCI id)."""
+  if reported in TPU_DEVICE_KINDS.values():
+    return reported
+  named = re.search(r"\b(v\d+[a-z]*|tpu7x)(?:-\d+)?\b", reported, re.IGNORECASE)
+  generations = {named.group(1).lower()} if named else set(_tpu_generations(root))
+  if len(generations) == 1 and (generation := generations.pop()) in TPU_DEVICE_KINDS:
+    return TPU_DEVICE_KINDS[generation]
+  return reported
 
 
 def nvidia_gpus(root: str = "/") -> int:

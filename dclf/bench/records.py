@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from dclf import cli
-from dclf.bench import peaks, plots
+from dclf.bench import peaks, platforms, plots
 from dclf.bench.runner import Measurement, Request
 from dclf.errors import UsageError
 
@@ -106,9 +106,11 @@ def record(
       "were asked for: its device check (dclf.bench.runner.check_devices) is missing"
     )
   config, t = request.config, m.timings
+  # TPU rows of every framework in one table: one name per TPU generation (JAX's).
+  device_kind = platforms.tpu_device_kind(m.device_kind) if m.platform == "tpu" else m.device_kind
   step_s = t.back_to_back_step_s
   images_per_sec = config.batch_size / step_s
-  peak = peaks.peak_flops(m.device_kind, precision(config))
+  peak = peaks.peak_flops(device_kind, precision(config))
   model_flops_per_sec_per_device = model_flops_per_step / step_s / m.devices
   flops_per_step, flops_source = (
     (m.flops_per_step, m.flops_source) if m.flops_per_step else (model_flops_per_step, "analytic")
@@ -123,7 +125,8 @@ def record(
     "mode": request.mode,
     "precision": precision(config),
     "platform": m.platform,
-    "device_kind": m.device_kind,
+    "device_kind": device_kind,
+    "device_kind_reported": m.device_kind,  # the framework's own name of it
     "devices": m.devices,
     "batch_size": config.batch_size,
     "batch_size_per_device": config.batch_size // m.devices,

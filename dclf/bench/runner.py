@@ -4,15 +4,17 @@ A runner is a module that times one row of the study (one framework with its opt
 mode and precision) data-parallel over the devices of one platform. It provides:
 
   NAME: str                       the row's framework ("jax", "torch", "torch_xla", "keras")
-  unsupported(platform, options) -> str | None
-                                  why the runner cannot run on `platform` with `options`
-                                  (recorded as an unsupported row, never run elsewhere), or None
+  unsupported(platform, options, devices) -> str | None
+                                  why the runner cannot run on `devices` devices of `platform`
+                                  with `options` (recorded as an unsupported row, never run
+                                  elsewhere nor on fewer devices), or None
   run(request: Request) -> Measurement
                                   times the request: finds its devices, calls `check_devices`
                                   before anything is timed, gets its batches from
                                   `dclf.bench.data.device_batches` with its own `put`, and times
-                                  its step with `dclf.bench.timing.time_steps`; may raise
-                                  `Unsupported` where only running tells
+                                  its step with `dclf.bench.timing.time_steps` (with the
+                                  framework's `compilations` and `cache_loads` counters where it
+                                  has them); may raise `Unsupported` where only running tells
 
 Written once, elsewhere: the registry of rows (`dclf.bench.runners`), the loop over them
 (`dclf.bench.suite`), the analytic FLOPs, the record and the tables (`dclf.bench.records`), and
@@ -67,7 +69,9 @@ class Measurement:
   devices: int
   versions: dict  # framework and runtime versions, e.g. {"torch": "2.9.0", "torch_xla": "2.9.0"}
   compile_s: float  # the step's compilation; timings.first_call_over_step_s where it happens inside the first call
-  compile_cache_hit: bool | None = None  # whether the compile was a load from a persistent cache
+  # Whether the compile was a load from a persistent cache; timings.first_call_cache_load where it happens inside
+  # the first call.
+  compile_cache_hit: bool | None = None
   # What the runner chose that changes the numbers: precision policy, matmul precision (TF32), parallelism, ...
   settings: dict = dataclasses.field(default_factory=dict)
   loss: float | None = None  # train mode: the loss of the last step (global mean), a check that the step learns

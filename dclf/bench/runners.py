@@ -34,7 +34,7 @@ RUNNERS = {
   "jax": Runner("dclf.bench.jax_runner", "pip install -e ."),
   "torch": Runner("dclf.bench.torch_reference", "pip install -e '.[torch]'"),
   "torch_xla": Runner("dclf.bench.torch_xla_runner", "the torch_xla environment of docs/benchmarks.md"),
-  "keras": Runner("dclf.bench.keras_reference", "pip install -e '.[keras]'"),
+  "keras": Runner("dclf.bench.keras_runner", "pip install -e '.[keras]'"),
 }
 
 NOT_JAX = {"JAX_PLATFORMS": "cpu"}

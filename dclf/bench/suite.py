@@ -54,7 +54,7 @@ def benchmark(
   """Records of every row (names of `dclf.bench.runners.ROWS`), each for every (precision, mode),
   on `devices` devices of `platform` with `config.batch_size` as the global batch; with
   `real_data`, every configuration runs on synthetic data, then on the real data. A row its runner
-  cannot run on `platform` gives one unsupported record instead. `profile_dir` receives a trace of
+  cannot run on `devices` devices of `platform` gives one unsupported record instead. `profile_dir` receives a trace of
   each configuration whose runner can trace."""
   loaded = {row: runners.load(row) for row in runners.check(rows)}  # their environments before JAX starts
   state.validate(config)
@@ -68,9 +68,9 @@ def benchmark(
     unsupported = lambda reason: records.unsupported_record(
       row=row, framework=runner.NAME, model=config.model, platform=platform, devices=devices, reason=reason
     )
-    reason = runner.unsupported(platform, options)
+    reason = runner.unsupported(platform, options, devices)
     if reason:
-      log("%s %s: unsupported on %s (%s)", row, config.model, platform, reason)
+      log("%s %s: unsupported on %d %s device(s) (%s)", row, config.model, devices, platform, reason)
       results.append(unsupported(reason))
       continue
     row_results = []

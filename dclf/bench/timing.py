@@ -10,9 +10,12 @@ threads) is the cost of a step on a CPU shared with other jobs, where wall time 
 time others held the cores; on an accelerator it is the host's overhead.
 
 `compilations`, where the framework can count them, returns how many programs it has compiled so
-far (JAX's compilation events, Dynamo's graphs, torch_xla's compile counter): its growth over the
-timed steps (after the first call and the warm-up) is `Timings.recompiles`, and a step that
-recompiles there is not the steady state the numbers claim.
+far (JAX's compilation events, Dynamo's graphs, torch_xla's compile counter, traces of a
+tf.function): its growth over the timed steps (after the first call and the warm-up) is
+`Timings.recompiles`, and a step that recompiles there is not the steady state the numbers claim.
+`cache_loads`, where the framework has a persistent compilation cache and counts its hits, returns
+how many programs it has loaded from it so far: whether the first call's compile was such a load is
+`Timings.first_call_cache_load`, for frameworks that compile inside their first call.
 """
 
 import dataclasses
@@ -30,6 +33,7 @@ class Timings:
   back_to_back_s: float  # all steps launched back to back, one sync at the end
   back_to_back_cpu_s: float  # this process's CPU time (all threads) over the back-to-back run
   recompiles: int | None = None  # compilations during the timed steps; None: the framework cannot tell
+  first_call_cache_load: bool | None = None  # the first call's compile loaded from a persistent cache; None: unknown
 
   @property
   def median_s(self) -> float:
@@ -57,12 +61,16 @@ def time_steps(
   steps: int,
   warmup: int,
   compilations: Callable[[], int] | None = None,
+  cache_loads: Callable[[], int] | None = None,
 ) -> Timings:
   """Times `step()`: one first call, `warmup` untimed calls, then `steps` synced calls and
-  `steps` back-to-back calls, counting `compilations()` over the last two."""
+  `steps` back-to-back calls, counting `compilations()` over the last two and `cache_loads()` over
+  the first call."""
+  loaded_before = cache_loads() if cache_loads else None
   start = time.perf_counter()
   sync(step())
   first_call_s = time.perf_counter() - start
+  first_call_cache_load = cache_loads() > loaded_before if cache_loads else None
   for _ in range(warmup):
     sync(step())
   compiled_before = compilations() if compilations else None
@@ -76,4 +84,4 @@ def time_steps(
   sync(outputs)
   wall_s, cpu_s = time.perf_counter() - start, time.process_time() - cpu_start
   recompiles = compilations() - compiled_before if compilations else None
-  return Timings(first_call_s, tuple(step_s), wall_s, cpu_s, recompiles)
+  return Timings(first_call_s, tuple(step_s), wall_s, cpu_s, recompiles, first_call_cache_load)
