@@ -59,12 +59,13 @@ RESULTS_DEST="${RESULTS_DEST:-}"
 JAX_PYTHON="${ENVS_DIR}/jax/bin/python"
 envs=(bash "${ROOT}/launch/study_envs.sh" --platform "${PLATFORM}" "${ENVS_DIR}")
 
-# A copy between a gs:// URL and a folder (either side), or between folders.
+# A copy between a gs:// URL and a folder (either side; only what differs is copied), or between
+# folders.
 copy_tree() {
+  if [[ "$2" != gs://* ]]; then run mkdir -p "$2"; fi
   if [[ "$1" == gs://* || "$2" == gs://* ]]; then
     run gcloud storage rsync --recursive "$1" "$2"
   else
-    run mkdir -p "$2"
     run cp -a "$1/." "$2/"
   fi
 }
