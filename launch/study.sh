@@ -8,8 +8,10 @@
 #    already complete are kept).
 # 2. Each of DATASETS is copied from DATA_SOURCE (a gs:// URL, read with `gcloud storage`, or a
 #    folder) to STAGE_DIR, and its raw copy made there if the source has none (python -m dclf.data
-#    convert-raw; kept when up to date): the rows read pixels from memory, not through gcsfuse or a
-#    network disk. DATASETS= (empty) stages nothing (a synthetic-data study).
+#    convert-raw; kept when up to date), for real-data runs that read pixels from memory, not through
+#    gcsfuse or a network disk: the study's rows time synthetic batches (it has no real-data flag),
+#    `python -m dclf.benchmark --rows ROW --real-data` reads the staged copy. DATASETS= (empty)
+#    stages nothing.
 # 3. python -m dclf.bench.study OUT_DIR --platform P with each row's interpreter, STUDY_FLAGs added,
 #    TFDS_DATA_DIR=STAGE_DIR; its output also goes to OUT_DIR.log.
 # 4. OUT_DIR is copied to RESULTS_DEST (a gs:// URL or a folder; empty: not copied), even when a

@@ -7,10 +7,11 @@ run, read back with shlex."""
 import re
 import shlex
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from dclf.bench import study
+from dclf.bench import runners, study
 
 from _runs import REPO, assert_one_line_error
 
@@ -109,11 +110,13 @@ def test_every_environment_is_pinned_on_every_platform():
         assert PIN.fullmatch(requirement), f"{env} {platform}: {requirement} is not pinned with =="
 
 
-def test_every_framework_the_study_runs_has_an_environment():
+def test_every_row_the_study_runs_has_an_environment():
+  """Each `serves` name is a row or a framework the study's --python takes, and every row is served
+  (by its own name or its framework's) by exactly one environment."""
   served = [name for fields in _pins().values() for name in fields["serves"]]
   assert len(served) == len(set(served)), "a row or framework served by two environments"
-  frameworks = {flags[flags.index("--framework") + 1] for flags in study.ROWS.values()}
-  assert frameworks <= set(served), frameworks - set(served)
+  assert set(served) <= {*runners.ROWS, *runners.RUNNERS}, set(served) - {*runners.ROWS, *runners.RUNNERS}
+  assert [row for row in runners.ROWS if row not in served and runners.framework(row) not in served] == []
 
 
 def test_torch_xla_comes_with_the_torch_it_was_built_against():
@@ -167,9 +170,19 @@ def test_environments_rerun_keeps_complete_ones_and_makes_the_others_again(tmp_p
 
 
 def test_environments_interpreters_are_the_study_python_values(tmp_path):
+  """What the scripts pass as --python is what the study takes (ROW_OR_FRAMEWORK=PATH), and runs
+  every row with its environment's interpreter."""
   result = _script("study_envs.sh", "--interpreters", tmp_path)
   assert result.returncode == 0, result.stderr
   assert result.stdout.split() == _interpreters(str(tmp_path))[1::2]
+  pythons = study.interpreters(result.stdout.split())
+  envs = {row: Path(study.interpreter(pythons, row)).parents[1].name for row in runners.ROWS}
+  assert envs == {
+    **dict.fromkeys(["jax-jit", "jax-pmap"], "jax"),
+    **{row: "torch" for row in runners.ROWS if row.startswith("torch")},
+    "keras-torch": "torch",
+    **dict.fromkeys(["keras-tensorflow", "keras-tensorflow-xla", "keras-jax"], "keras"),
+  }
 
 
 @pytest.mark.parametrize(
