@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dclf.bench import data, jax_runner, platforms, runners, suite
-from dclf.bench.jax_compilations import COMPILATIONS
+from dclf.bench.jax_stats import COMPILATIONS
 from dclf.bench.runner import Request, check_devices
 from dclf.bench.timing import time_steps
 from dclf.errors import UsageError

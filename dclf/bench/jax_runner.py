@@ -19,7 +19,7 @@ import jax
 
 from dclf import parallel, runtime, state, steps
 from dclf.bench import data, flops
-from dclf.bench.jax_compilations import COMPILATIONS
+from dclf.bench.jax_stats import COMPILATIONS, peak_memory_bytes
 from dclf.bench.runner import Measurement, Request, check_devices
 from dclf.bench.timing import time_steps
 from dclf.progress import StepProfile
@@ -51,13 +51,6 @@ def _devices(request: Request) -> list:
     found = jax.devices()
   check_devices(request, found[0].platform, found[0].device_kind, len(found))
   return found[: request.devices]
-
-
-def _peak_memory_bytes(devices):
-  """The largest peak over `devices` since the process started; None where not reported (CPU)."""
-  stats = [d.memory_stats() or {} for d in devices if d.process_index == jax.process_index()]
-  peaks = [s["peak_bytes_in_use"] for s in stats if "peak_bytes_in_use" in s]
-  return max(peaks) if peaks else None
 
 
 def _program_memory_bytes(compiled):
@@ -134,6 +127,6 @@ def run(request: Request) -> Measurement:
     loss=loss,
     flops_per_step=device_flops * len(devices) if device_flops else None,
     flops_source="xla",
-    peak_memory_bytes=_peak_memory_bytes(devices),
+    peak_memory_bytes=peak_memory_bytes(devices),
     program_memory_bytes=_program_memory_bytes(compiled),
   )

@@ -12,7 +12,7 @@ import contextlib
 import jax
 import jaxlib
 
-from dclf.bench.jax_compilations import COMPILATIONS
+from dclf.bench.jax_stats import COMPILATIONS, peak_memory_bytes
 
 PACKAGE = "jax"
 
@@ -86,13 +86,7 @@ def settings(platform: str) -> dict:
 def peak_memory(devices: int):
   """A reader of the largest peak of the used devices since the process started; None where JAX
   reports none (CPU)."""
-
-  def read():
-    stats = [d.memory_stats() or {} for d in jax.devices()[:devices]]
-    peaks = [s["peak_bytes_in_use"] for s in stats if "peak_bytes_in_use" in s]
-    return max(peaks) if peaks else None
-
-  return read
+  return lambda: peak_memory_bytes(jax.devices()[:devices])
 
 
 def versions() -> dict:

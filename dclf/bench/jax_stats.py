@@ -1,6 +1,6 @@
-"""This process's XLA compilations and persistent-cache hits under JAX, counted from
-`jax.monitoring`'s events: one counter for every runner whose steps JAX compiles (dclf's own steps,
-Keras on JAX), registered once per process."""
+"""What JAX tells about this process's programs and devices, for every runner whose steps JAX runs
+(dclf's own steps, Keras on JAX): its XLA compilations and persistent-cache hits, counted from
+`jax.monitoring`'s events (one counter per process), and the devices' peak memory."""
 
 import jax
 
@@ -34,3 +34,11 @@ class _Compilations:
 
 
 COMPILATIONS = _Compilations()
+
+
+def peak_memory_bytes(devices) -> int | None:
+  """The largest peak over this process's `devices` since the process started; None where not
+  reported (CPU)."""
+  stats = [d.memory_stats() or {} for d in devices if d.process_index == jax.process_index()]
+  peaks = [s["peak_bytes_in_use"] for s in stats if "peak_bytes_in_use" in s]
+  return max(peaks) if peaks else None
