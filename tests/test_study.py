@@ -1,6 +1,6 @@
 """The framework-speed study: the Keras reference (on Keras' JAX backend, a test dependency), the
-torch.compile rows (PyTorch is optional), the study's tables and plot, the suite command, and the
-profile on demand. No timing assertions: these run on shared CPUs."""
+study's tables and plot, the suite command, and the profile on demand (the torch.compile rows are
+tested in tests/test_torch_rows.py). No timing assertions: these run on shared CPUs."""
 
 import gzip
 import json
@@ -18,7 +18,6 @@ from dclf.errors import UsageError
 
 from _runs import assert_one_line_error, run_main, run_module, tiny_config
 
-TORCH_SKIP = "PyTorch is an optional dependency (pip install -e '.[torch]'); its reference is not tested without it"
 POSTER_MODELS = ["softmax", "vgg16_scratch", "vgg16_transfer", "sgdnet"]
 
 
@@ -98,26 +97,6 @@ def test_framework_keras_needs_a_backend_and_its_package(tmp_path):
   result = run_module("dclf.benchmark", *args, env={"PYTHONPATH": path})
   assert_one_line_error(result.returncode, result.stderr)
   assert "Keras on tensorflow is not installed (no tensorflow here; pip install -e '.[keras]')" in result.stderr
-
-
-# torch.compile.
-
-
-def test_torch_compile_record_is_well_formed(tmp_path, monkeypatch):
-  pytest.importorskip("torch", reason=TORCH_SKIP)
-  from torch._dynamo.utils import counters  # pylint: disable=g-import-not-at-top
-
-  monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))  # a cold compile
-  config = _tiny(image_size=16)
-  graphs = counters["stats"]["unique_graphs"]
-  r = suite.load_torch_reference().run(
-    config, mode="train", real_data=False, num_steps=2, warmup=1, model_flops=_model_flops(config), compile_model=True
-  )
-  assert counters["stats"]["unique_graphs"] == graphs + 1  # compiled once: nothing recompiled in the timed steps
-  assert r["framework"] == "torch" and r["options"] == {"channels_last": False, "compile": True}
-  assert records.row_label(r) == "torch +compile" and r["compile_s"] > 0 and r["images_per_sec"] > 0
-  assert r["compile_s"] == pytest.approx(r["first_call_s"] - r["step_time_ms_median"] / 1e3)
-  assert list(tmp_path.glob("inductor/*")), "inductor wrote no kernels to its cache"
 
 
 # The study's tables and plot.
