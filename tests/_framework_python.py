@@ -31,7 +31,7 @@ def skip_reason(framework: str) -> str:
   variable, module = FRAMEWORKS[framework]
   return (
     f"{module} is not installed here and {variable} names no interpreter that has it (its tests run with the "
-    "interpreter of its own environment: see the README)"
+    "interpreter of its own environment: docs/benchmarks.md says how to make it)"
   )
 
 

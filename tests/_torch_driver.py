@@ -9,6 +9,8 @@ Run from the repository root with it on PYTHONPATH.
 
 import dataclasses
 import json
+import os
+import pathlib
 import sys
 
 from dclf import cli
@@ -111,7 +113,25 @@ def losses(row: dict) -> dict:
   return {"losses": [float(loss.cpu())], "batch_shapes": shapes}
 
 
-CHECKS = {"graphs": graphs, "run": run, "losses": losses}
+def _rank_one_fails(request: runner.Request, rank: int) -> None:
+  """A rank of `torch_ddp.launch` that writes its process id into the folder DCLF_TEST_PIDS; rank 1
+  then fails, while rank 0 waits for it in a barrier it never reaches."""
+  import torch.distributed as dist  # pylint: disable=g-import-not-at-top
+
+  pathlib.Path(os.environ["DCLF_TEST_PIDS"], str(rank)).write_text(str(os.getpid()))
+  if rank == 1:
+    raise ValueError("rank 1 stops here\nand says no more")
+  dist.barrier()
+
+
+def group_failure(row: dict) -> None:
+  """Starts a group of which one rank fails: `launch` must end with that rank's one line."""
+  from dclf.bench import torch_ddp  # pylint: disable=g-import-not-at-top
+
+  torch_ddp.launch(_rank_one_fails, _request(row))
+
+
+CHECKS = {"graphs": graphs, "run": run, "losses": losses, "group_failure": group_failure}
 
 
 @cli.command

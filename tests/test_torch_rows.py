@@ -7,6 +7,7 @@ import math
 import os
 
 import numpy as np
+import psutil
 import pytest
 
 from dclf import models
@@ -118,6 +119,17 @@ def test_torch_row_refuses_what_it_cannot_run_in_one_line(torch_python, row, mes
   result = run_driver(torch_python, "run", [{"runner": "torch", "model": "softmax", **TINY_ROW, **row}])
   assert_one_line_error(result.returncode, result.stderr)
   assert result.stderr.startswith(message) and not result.stdout
+
+
+def test_a_failing_rank_ends_the_group_with_its_one_line(torch_python, tmp_path):
+  """Rank 1 fails while rank 0 waits for it in a collective: the command ends with rank 1's error
+  (exit code 1), long before the collective's timeout, and leaves no rank's process behind."""
+  row = {"runner": "torch", "model": "softmax", **TINY_ROW, "devices": 2}
+  result = run_driver(torch_python, "group_failure", row, {"DCLF_TEST_PIDS": str(tmp_path)}, timeout=300)
+  assert_one_line_error(result.returncode, result.stderr, code=1)
+  assert result.stderr == "error: torch rank 1 of 2 failed: ValueError: rank 1 stops here\n"
+  pids = [int((tmp_path / str(rank)).read_text()) for rank in range(2)]
+  assert not [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
 
 
 def test_torch_compile_does_not_recompile_after_warmup_for_any_model(torch_python):

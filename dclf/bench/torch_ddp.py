@@ -252,20 +252,30 @@ def _process_group(request: Request, rank: int, store: str):
     dist.destroy_process_group()
 
 
+def _failure(rank: int, ranks: int, e: BaseException) -> tuple:
+  """A rank's report of `e`: a UsageError as it is, anything else as one line naming the rank."""
+  if isinstance(e, UsageError):
+    return rank, "usage", str(e)
+  if os.environ.get(TRACEBACK_ENV):
+    traceback.print_exc()
+  line = (str(e).strip().splitlines() or [""])[0]
+  return rank, "run", f"torch rank {rank} of {ranks} failed: {type(e).__name__}: {line}"
+
+
 def _rank_main(job: Callable, request: Request, rank: int, store: str, reports) -> None:
   """A rank's process: `job(request, rank)` in the process group; reports (rank, error kind or
-  None, rank 0's result or the error's line)."""
+  None, rank 0's result or the error's line), a failure before the group is torn down (so it is
+  the group's first report, before the failures it causes in the other ranks)."""
   try:
     with _process_group(request, rank, store):
-      result = job(request, rank)
-    reports.put((rank, None, result if rank == 0 else None))
-  except UsageError as e:
-    reports.put((rank, "usage", str(e)))
-  except BaseException as e:  # noqa: BLE001  every failure ends the group with one line
-    if os.environ.get(TRACEBACK_ENV):
-      traceback.print_exc()
-    line = (str(e).strip().splitlines() or [""])[0]
-    reports.put((rank, "run", f"torch rank {rank} of {request.devices} failed: {type(e).__name__}: {line}"))
+      try:
+        result = job(request, rank)
+      except BaseException as e:  # noqa: BLE001  every failure ends the group with one line
+        reports.put(_failure(rank, request.devices, e))
+        return
+      reports.put((rank, None, result if rank == 0 else None))
+  except BaseException as e:  # noqa: BLE001  the group's own set-up or teardown
+    reports.put(_failure(rank, request.devices, e))
 
 
 def launch(job: Callable[[Request, int], object], request: Request):
