@@ -1,5 +1,5 @@
-"""`python -m dclf.benchmark`: well-formed records, the CLI, the FLOPs counts, the PyTorch reference's
-graphs. No timing assertions: these run on shared CPUs."""
+"""`python -m dclf.benchmark`: well-formed records, the CLI, the FLOPs counts (the PyTorch rows'
+graphs are tested in tests/test_torch_rows.py). No timing assertions: these run on shared CPUs."""
 
 import functools
 import json
@@ -17,8 +17,6 @@ from dclf.bench import flops, peaks, suite, timing
 from dclf.state import create_train_state
 
 from _runs import run_module
-
-TORCH_SKIP = "PyTorch is an optional dependency (pip install -e '.[torch]'); its reference is not tested without it"
 
 # Hand-computed (docs/benchmarks.md): multiply-adds of every conv and dense layer at 224x224, x2.
 VGG16_FEATURES_MACS = 13_959_364_608  # blocks 1-4
@@ -312,60 +310,3 @@ def test_softmax_flops_match_xla_exactly():
   """One dense layer: XLA's count is the 2 x 150528 x 3 multiply-add FLOPs plus the 3 bias adds."""
   forward, _ = _xla_flops_batch_1("softmax", 224)
   assert forward == 2 * 150_528 * 3 + 3
-
-
-# The PyTorch reference.
-
-
-@pytest.mark.parametrize("name", ["softmax", "vgg16_scratch", "vgg16_transfer", "sgdnet"])
-def test_torch_reference_has_the_flax_parameter_counts(name):
-  torch = pytest.importorskip("torch", reason=TORCH_SKIP)
-  from dclf.bench import torch_reference  # pylint: disable=g-import-not-at-top
-
-  flax_model = models.create_model(name, num_classes=3)
-  expected = models.count_params(models.init_shapes(flax_model), flax_model.trainable_keys)
-  with torch.device("meta"):  # shapes only, as init_shapes
-    assert torch_reference.count_params(torch_reference.create_model(name, 3, 224)) == expected
-
-
-@pytest.mark.parametrize("name", ["softmax", "vgg16_scratch", "vgg16_transfer", "sgdnet"])
-def test_torch_flop_counter_agrees_with_the_analytic_count(name):
-  """PyTorch's own FLOP counter over a forward and a training backward: exactly the analytic count,
-  so the frozen part runs no backward in the reference either."""
-  torch = pytest.importorskip("torch", reason=TORCH_SKIP)
-  from torch.utils.flop_counter import FlopCounterMode  # pylint: disable=g-import-not-at-top
-
-  from dclf.bench import torch_reference  # pylint: disable=g-import-not-at-top
-
-  model, x = torch_reference.create_model(name, 3, 32), torch.zeros(1, 3, 32, 32)
-  with FlopCounterMode(display=False) as forward, torch.no_grad():
-    model.eval()(x)
-  with FlopCounterMode(display=False) as train:
-    torch.nn.functional.cross_entropy(model.train()(x), torch.zeros(1, dtype=torch.long)).backward()
-  counted = flops.model_flops(models.create_model(name, num_classes=3), 32)
-  assert (forward.get_total_flops(), train.get_total_flops()) == (counted.forward, counted.train)
-
-
-def test_torch_reference_records(tiny_config):
-  pytest.importorskip("torch", reason=TORCH_SKIP)
-  results = suite.benchmark(
-    tiny_config,
-    rows=("torch",),
-    platform="cpu",
-    devices=1,
-    modes=("train", "eval"),
-    precisions=("fp32", "bf16"),
-    num_steps=2,
-    warmup=0,
-  )
-  assert [(r["mode"], r["precision"]) for r in results] == [
-    ("train", "fp32"),
-    ("eval", "fp32"),
-    ("train", "bf16"),
-    ("eval", "bf16"),
-  ]
-  for r in results:
-    assert r["framework"] == "torch" and r["row"] == "torch" and r["devices"] == 1 and r["platform"] == "cpu"
-    assert r["flops_source"] == "analytic" and r["flops_per_step"] == r["model_flops_per_step"] > 0
-    assert r["step_time_ms_median"] > 0 and r["images_per_sec"] > 0 and r["mfu"] is None
-    assert "torch" in r["versions"] and r["options"] == {"channels_last": False, "compile": False}

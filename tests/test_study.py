@@ -1,7 +1,7 @@
 """The framework-speed study: the benchmark command's Keras rows (the Keras runner has its own
-tests, tests/test_keras_reference.py), the torch.compile rows (PyTorch is optional), the study's
-tables and plot, the study command (its rows, processes, lock and signals), and the profile on
-demand. No timing assertions: these run on shared CPUs."""
+tests, tests/test_keras_reference.py; the PyTorch rows theirs, tests/test_torch_rows.py), the
+study's tables and plot, the study command (its rows, processes, lock and signals), and the profile
+on demand. No timing assertions: these run on shared CPUs."""
 
 import gzip
 import json
@@ -21,8 +21,6 @@ from dclf.bench.timing import Timings
 from dclf.errors import UsageError
 
 from _runs import assert_one_line_error, run_main, run_module, start_module, tiny_config
-
-TORCH_SKIP = "PyTorch is an optional dependency (pip install -e '.[torch]'); its reference is not tested without it"
 
 
 def _tiny(model="softmax", image_size=32):
@@ -44,26 +42,6 @@ def test_keras_rows_need_a_process_of_their_own_and_their_backend(tmp_path):
   assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr  # after dclf's log lines:
   last = result.stderr.strip().splitlines()[-1]
   assert last == "error: Keras on tensorflow is not installed (no tensorflow here; pip install -e '.[keras]')"
-
-
-# torch.compile.
-
-
-def test_torch_compile_record_is_well_formed(tmp_path, monkeypatch):
-  pytest.importorskip("torch", reason=TORCH_SKIP)
-  from torch._dynamo.utils import counters  # pylint: disable=g-import-not-at-top
-
-  monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))  # a cold compile
-  config = _tiny(image_size=16)
-  graphs = counters["stats"]["unique_graphs"]
-  (r,) = suite.benchmark(
-    config, rows=("torch-compile",), platform="cpu", devices=1, modes=("train",), num_steps=2, warmup=1
-  )
-  assert counters["stats"]["unique_graphs"] == graphs + 1  # compiled once: nothing recompiled in the timed steps
-  assert r["framework"] == "torch" and r["options"] == {"channels_last": False, "compile": True}
-  assert records.row_label(r) == "torch-compile" and r["compile_s"] > 0 and r["images_per_sec"] > 0
-  assert r["compile_s"] == pytest.approx(r["first_call_s"] - r["step_time_ms_median"] / 1e3)
-  assert list(tmp_path.glob("inductor/*")), "inductor wrote no kernels to its cache"
 
 
 # The study's tables and plot.
