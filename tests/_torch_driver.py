@@ -12,6 +12,7 @@ import json
 import os
 import pathlib
 import sys
+import time
 
 from dclf import cli
 from dclf.bench import runner
@@ -21,6 +22,7 @@ from _runs import tiny_config
 
 RUNNERS = {"torch": "dclf.bench.torch_runner", "torch_xla": "dclf.bench.torch_xla_runner"}
 POSTER_MODELS = ("softmax", "vgg16_scratch", "vgg16_transfer", "sgdnet")
+PEER_DEADLINE_S = 120
 
 
 def _request(row: dict) -> runner.Request:
@@ -115,11 +117,19 @@ def losses(row: dict) -> dict:
 
 def _rank_one_fails(request: runner.Request, rank: int) -> None:
   """A rank of `torch_ddp.launch` that writes its process id into the folder DCLF_TEST_PIDS; rank 1
-  then fails, while rank 0 waits for it in a barrier it never reaches."""
+  then fails, once rank 0 has written its own (and goes on to wait for rank 1 in a barrier it
+  never reaches)."""
   import torch.distributed as dist  # pylint: disable=g-import-not-at-top
 
-  pathlib.Path(os.environ["DCLF_TEST_PIDS"], str(rank)).write_text(str(os.getpid()))
+  folder = pathlib.Path(os.environ["DCLF_TEST_PIDS"])
+  (folder / f"{rank}.tmp").write_text(str(os.getpid()))
+  (folder / f"{rank}.tmp").rename(folder / str(rank))  # whole when it appears
   if rank == 1:
+    deadline = time.monotonic() + PEER_DEADLINE_S
+    while not (folder / "0").exists():
+      if time.monotonic() > deadline:
+        raise TimeoutError(f"rank 0 wrote no process id in {PEER_DEADLINE_S} s")
+      time.sleep(0.05)
     raise ValueError("rank 1 stops here\nand says no more")
   dist.barrier()
 

@@ -5,13 +5,11 @@ and the rows it cannot run.
 Keras fixes its backend when first imported, and TensorFlow crashes a process that imports PyTorch
 after it: every backend runs in a process of its own (tests/_keras_child.py), with the first
 interpreter that has Keras and the backend's package among DCLF_KERAS_PYTHON (one or more
-interpreters, separated by os.pathsep) and this one. `pip install -e '.[test]'` gives Keras on JAX;
+interpreters, separated by os.pathsep) and this one (tests/_framework_python.py). `pip install -e '.[test]'` gives Keras on JAX;
 TensorFlow needs e.g. `python -m venv /work/venvs/keras && /work/venvs/keras/bin/pip install -e
 '.[test,keras]'`, PyTorch a venv with `.[test,torch]`. No timing assertions: these run on shared CPUs.
 """
 
-import functools
-import importlib.util
 import json
 import math
 import os
@@ -24,6 +22,7 @@ from dclf.bench import keras_runner
 from dclf.bench.runner import Request, Unsupported
 from dclf.errors import UsageError
 
+from _framework_python import interpreter, skip_reason
 from _runs import REPO, module_env, tiny_config
 
 CHILD = REPO / "tests" / "_keras_child.py"
@@ -33,27 +32,10 @@ STEPS, BATCH = 3, 4  # the child's parity run: 3 training steps of one global ba
 TIMED = ("time:softmax:train:cpu:2", "time:softmax:eval:cpu:2", "time:softmax:train:cpu:2:real")
 
 
-@functools.cache
-def _has(python: str, package: str) -> bool:
-  """Whether `python` can import Keras and `package` (looked up, not imported)."""
-  if python == sys.executable:
-    return all(importlib.util.find_spec(m) for m in ("keras", package))
-  probe = f"import importlib.util, sys; sys.exit(not all(importlib.util.find_spec(m) for m in ('keras', {package!r})))"
-  return subprocess.run([python, "-c", probe], capture_output=True, check=False).returncode == 0
-
-
 def keras_python(backend: str) -> str:
   """The interpreter that runs Keras on `backend`; skips the test (saying why) where there is none."""
-  package = PACKAGES[backend]
-  candidates = [p for p in os.environ.get("DCLF_KERAS_PYTHON", "").split(os.pathsep) if p] + [sys.executable]
-  for python in candidates:
-    if _has(python, package):
-      return python
-  extra = {"tensorflow": "keras", "torch": "torch"}.get(package, "test")
-  pytest.skip(
-    f"Keras on {package} is not tested: none of {', '.join(candidates)} has keras and {package}; set "
-    f"DCLF_KERAS_PYTHON to an interpreter that has them (a venv with pip install -e '.[test,{extra}]')"
-  )
+  framework = f"keras-{PACKAGES[backend]}"
+  return interpreter(framework) or pytest.skip(skip_reason(framework))
 
 
 def run_child(backend: str, *checks: str, env: dict | None = None) -> subprocess.CompletedProcess:

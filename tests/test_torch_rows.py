@@ -3,8 +3,11 @@ and the torch_xla row (SPMD over PJRT CPU devices here). PyTorch runs in process
 its environment's interpreter (`_framework_python`): this process never imports it. No timing
 assertions: these run on shared CPUs."""
 
+import json
 import math
 import os
+import subprocess
+import sys
 
 import numpy as np
 import psutil
@@ -14,7 +17,7 @@ from dclf import models
 from dclf.bench import flops, torch_runner, torch_xla_runner
 
 from _framework_python import driver_result, interpreter, run_driver, skip_reason
-from _runs import assert_one_line_error
+from _runs import REPO, assert_one_line_error, module_env
 
 POSTER_MODELS = ["softmax", "vgg16_scratch", "vgg16_transfer", "sgdnet"]
 TINY_ROW = {"batch_size": 4, "image_size": 16}
@@ -40,6 +43,8 @@ def _measured_ok(m: dict, row: dict) -> None:
   assert timings["back_to_back_s"] > 0 and timings["first_call_s"] > 0 and m["compile_s"] >= 0
   policy = "bf16 autocast, fp32 parameters" if row.get("precision") == "bf16" else "fp32"
   assert m["settings"]["precision_policy"] == policy
+  train = row.get("mode", "train") == "train"
+  assert (math.isfinite(m["loss"]) and m["loss"] > 0) if train else m["loss"] is None  # the global batch's loss
   assert m["flops_source"] == "analytic" and m["flops_per_step"] is None and m["peak_memory_bytes"] is None
 
 
@@ -47,11 +52,16 @@ def _measured_ok(m: dict, row: dict) -> None:
 
 
 def test_each_pytorch_row_says_where_it_cannot_run():
-  assert "torch_xla" in torch_runner.unsupported("tpu", {})
-  assert torch_runner.unsupported("gpu", {"compile": True}) is None and torch_runner.unsupported("cpu", {}) is None
-  assert "the torch row" in torch_xla_runner.unsupported("gpu", {})
-  assert torch_xla_runner.unsupported("tpu", {}) is None and torch_xla_runner.unsupported("cpu", {}) is None
-  assert "takes no options" in torch_xla_runner.unsupported("tpu", {"compile": True})
+  """Asked in any environment (the study's, a GPU host's torch environment without torch_xla):
+  neither runner module imports its framework."""
+  assert "the torch-xla row" in torch_runner.unsupported("tpu", {}, 8)
+  assert (
+    torch_runner.unsupported("gpu", {"compile": True}, 8) is None and torch_runner.unsupported("cpu", {}, 2) is None
+  )
+  assert "the torch row" in torch_xla_runner.unsupported("gpu", {}, 8)
+  assert torch_xla_runner.unsupported("tpu", {}, 8) is None and torch_xla_runner.unsupported("cpu", {}, 2) is None
+  assert "takes no options" in torch_xla_runner.unsupported("tpu", {"compile": True}, 8)
+  assert not {"torch", "torch_xla"} & set(sys.modules)
 
 
 # The torch row.
@@ -101,7 +111,41 @@ def test_torch_row_times_softmax_and_sgdnet_on_two_devices(torch_python):
     assert (
       m["settings"]["threads_per_process"] == max(1, os.cpu_count() // 2) and m["settings"]["compile"] == "eager mode"
     )
-    assert m["recompiles"] is None and m["compile_cache_hit"] is None and set(m["versions"]) == {"torch"}
+    assert m["timings"]["recompiles"] is None and m["compile_cache_hit"] is None and set(m["versions"]) == {"torch"}
+
+
+def test_the_torch_rows_loss_is_the_global_batchs_on_one_device_or_two(torch_python):
+  """The loss a 2-process row reports is the mean over its ranks: the whole batch's, as on one."""
+  rows = [{"runner": "torch", "model": "softmax", **TINY_ROW, "devices": n, "warmup": 0} for n in (1, 2)]
+  one, two = driver_result(torch_python, "run", rows)
+  assert math.isfinite(one["loss"]) and two["loss"] == pytest.approx(one["loss"], rel=1e-5)
+
+
+@pytest.mark.parametrize(
+  "row,fixture,recompiles", [("torch", "torch_python", None), ("torch-xla", "torch_xla_python", 0)]
+)
+def test_the_benchmark_command_records_a_pytorch_row_on_two_devices(row, fixture, recompiles, request, tmp_path):
+  """Through the registry, as the study runs a row: its environment (JAX on the host CPU), the
+  device check, one global batch over 2 devices, the record."""
+  flags = ["--config=configs/softmax.py", "--config.batch_size=4", "--config.image_size=16", f"--rows={row}"]
+  flags += [
+    "--platform=cpu",
+    "--devices=2",
+    "--modes=train",
+    "--steps=1",
+    "--warmup=1",  # torch_xla compiles again once the optimizer has made its state
+    f"--json={tmp_path / 'r.json'}",
+  ]
+  python = request.getfixturevalue(fixture)
+  result = subprocess.run(
+    [python, "-m", "dclf.benchmark", *flags], cwd=REPO, env=module_env(), capture_output=True, text=True, timeout=1200
+  )
+  assert result.returncode == 0, result.stderr[-3000:]
+  (r,) = json.loads((tmp_path / "r.json").read_text())
+  assert (r["row"], r["platform"], r["device_kind"], r["devices"]) == (row, "cpu", "cpu", 2)
+  assert (r["batch_size"], r["batch_size_per_device"], r["recompiles"]) == (4, 2, recompiles)
+  assert math.isfinite(r["loss"]) and r["images_per_sec"] > 0 and "torch" in r["versions"]
+  assert r["host"]["environment"]["JAX_PLATFORMS"] == "cpu"
 
 
 @pytest.mark.parametrize(
@@ -146,7 +190,7 @@ def test_torch_compile_does_not_recompile_after_warmup_for_any_model(torch_pytho
   rows = [{**row, "options": {"compile": "eager"}} for row in rows]
   for m, row in zip(driver_result(torch_python, "run", rows), rows, strict=True):
     label = f"{row['model']} {row['mode']} on {row['devices']}"
-    assert m["recompiles"] == 0 and m["settings"]["dynamo_graphs"] == 1, label
+    assert m["timings"]["recompiles"] == 0 and m["settings"]["dynamo_graphs"] == 1, label
     assert m["settings"]["compile"] == "eager" and m["compile_cache_hit"] is None, label
     assert m["settings"]["graph_breaks"] >= len(m["settings"]["graph_break_reasons"]), label
     if row["devices"] == 1:
@@ -163,7 +207,7 @@ def test_torch_compile_row_with_inductor_cold_then_from_its_cache(torch_python, 
   cold, warm = (driver_result(torch_python, "run", [row], env)[0] for _ in range(2))
   for m, hit in ((cold, False), (warm, True)):
     _measured_ok(m, row)
-    assert m["compile_cache_hit"] is hit and m["recompiles"] == 0 and m["settings"]["compile"] == "inductor"
+    assert m["compile_cache_hit"] is hit and m["timings"]["recompiles"] == 0 and m["settings"]["compile"] == "inductor"
     assert m["settings"]["dynamo_graphs"] == 1 and m["settings"]["graph_breaks"] == 0
   assert cold["compile_s"] > 0 and list(tmp_path.glob("inductor/*"))
 
@@ -188,7 +232,7 @@ def test_torch_xla_row_times_softmax_and_sgdnet_on_two_devices(torch_xla_python)
   for m, row in zip(driver_result(torch_xla_python, "run", rows, PJRT_CPU), rows, strict=True):
     _measured_ok(m, row)
     assert m["settings"]["distribution"] == "SPMD, a 1-D mesh of 2 devices, the batch sharded over it"
-    assert m["recompiles"] == 0 and m["compile_s"] > 0 and m["settings"]["xla_compilations"] >= 1
+    assert m["timings"]["recompiles"] == 0 and m["compile_s"] > 0 and m["settings"]["xla_compilations"] >= 1
     assert m["compile_cache_hit"] is False and m["settings"]["persistent_cache"] is None
     assert set(m["versions"]) == {"torch", "torch_xla"}
 

@@ -21,7 +21,7 @@ from dclf import parallel, runtime, state, steps
 from dclf.bench import data, flops
 from dclf.bench.jax_stats import COMPILATIONS, peak_memory_bytes
 from dclf.bench.runner import Measurement, Request, check_devices
-from dclf.bench.timing import time_steps
+from dclf.bench.timing import KeepLast, time_steps
 from dclf.progress import StepProfile
 
 NAME = "jax"
@@ -92,19 +92,19 @@ def run(request: Request) -> Measurement:
     compiled = fn.lower(device_state, next(batches), *extra_args).compile()
     compile_s = time.perf_counter() - start
     cache_hit = COMPILATIONS.loaded() > loaded
-    outputs = None
 
-    def step():
-      nonlocal device_state, outputs
+    def run_step():
+      nonlocal device_state
       outputs = compiled(device_state, next(batches), *extra_args)
       if returns_state:
         device_state, outputs = outputs
       return outputs
 
+    step = KeepLast(run_step)
     timings = time_steps(
       step, jax.block_until_ready, steps=request.num_steps, warmup=request.warmup, compilations=COMPILATIONS.compiled
     )
-    loss = float(par.get_replicated(outputs)["loss"]) if request.mode == "train" else None
+    loss = float(par.get_replicated(step.last)["loss"]) if request.mode == "train" else None
     if request.profile_dir:
       precision = "bf16" if config.half_precision else "fp32"
       folder = Path(request.profile_dir) / f"{config.model}-{request.mode}-{par.name}-{precision}"

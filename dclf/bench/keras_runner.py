@@ -39,7 +39,7 @@ import numpy as np
 
 from dclf.bench import data
 from dclf.bench.runner import Measurement, Request, Unsupported, check_devices
-from dclf.bench.timing import time_steps
+from dclf.bench.timing import KeepLast, time_steps
 from dclf.errors import RunError, UsageError
 
 NAME = "keras"
@@ -208,13 +208,7 @@ def run(request: Request) -> Measurement:
 
 def _measure(request: Request, backend, keras_models) -> Measurement:
   with fit_loop(request, backend, keras_models) as loop:
-    outputs = None
-
-    def step():
-      nonlocal outputs
-      outputs = loop.step()
-      return outputs
-
+    step = KeepLast(loop.step)
     peak_memory = backend.peak_memory(request.devices)
     timings = time_steps(
       step,
@@ -240,6 +234,6 @@ def _measure(request: Request, backend, keras_models) -> Measurement:
       "precision_policy": keras_models.precision_policy(request.config),
       **backend.settings(request.platform),
     },
-    loss=_loss(outputs) if request.mode == "train" else None,
+    loss=_loss(step.last) if request.mode == "train" else None,
     peak_memory_bytes=peak_memory(),
   )

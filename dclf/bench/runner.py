@@ -3,7 +3,8 @@
 A runner is a module that times one row of the study (one framework with its options, one model,
 mode and precision) data-parallel over the devices of one platform. It provides:
 
-  NAME: str                       the row's framework ("jax", "torch", "torch_xla", "keras")
+  NAME: str                       the row's framework ("jax", "torch", "torch_xla", "keras"), its
+                                  key in `dclf.bench.runners.RUNNERS`
   unsupported(platform, options, devices) -> str | None
                                   why the runner cannot run on `devices` devices of `platform`
                                   with `options` (recorded as an unsupported row, never run
@@ -18,9 +19,11 @@ mode and precision) data-parallel over the devices of one platform. It provides:
 
 Written once, elsewhere: the registry of rows (`dclf.bench.runners`), the loop over them
 (`dclf.bench.suite`), the analytic FLOPs, the record and the tables (`dclf.bench.records`), and
-the processes, repeats and interpreters (`dclf.bench.study`). A runner's module imports its
-framework at the top: it is imported only in the row's own process, after the registry has set
-the row's environment (KERAS_BACKEND, ...).
+the processes, repeats and interpreters (`dclf.bench.study`). A runner's module is imported only
+in the row's own process, after the registry has set the row's environment (KERAS_BACKEND,
+JAX_PLATFORMS=cpu where another framework holds the accelerator, ...); a runner of an optional
+framework imports it in `run`, so that `unsupported` answers where the framework is not installed
+(the torch-xla row on a GPU host, keras-torch on several devices).
 """
 
 import dataclasses

@@ -8,6 +8,7 @@ FLOP count and config checks use JAX: on its CPU backend it cannot take the TPU 
 TensorFlow, nor preallocate a GPU's memory).
 """
 
+import contextlib
 import dataclasses
 import importlib
 import os
@@ -32,8 +33,10 @@ class Row:
 
 RUNNERS = {
   "jax": Runner("dclf.bench.jax_runner", "pip install -e ."),
-  "torch": Runner("dclf.bench.torch_reference", "pip install -e '.[torch]'"),
-  "torch_xla": Runner("dclf.bench.torch_xla_runner", "the torch_xla environment of docs/benchmarks.md"),
+  "torch": Runner("dclf.bench.torch_runner", "pip install -e '.[torch]'"),
+  "torch_xla": Runner(
+    "dclf.bench.torch_xla_runner", "torch==2.9.0 with torch_xla==2.9.0: bash launch/study_envs.sh --envs torch"
+  ),
   "keras": Runner("dclf.bench.keras_runner", "pip install -e '.[keras]'"),
 }
 
@@ -83,10 +86,26 @@ def framework(row: str) -> str:
   return ROWS[row].runner
 
 
+@contextlib.contextmanager
+def framework_imports(row: str):
+  """A framework that fails to import inside the block (a runner module, or its `run`: runners of
+  optional frameworks import them only then, so that `unsupported` can be asked anywhere) becomes a
+  UsageError naming the row and what installs it; dclf's own import errors are bugs and pass."""
+  try:
+    yield
+  except ImportError as e:
+    if (e.name or "").startswith("dclf"):
+      raise
+    spec = ROWS[row]
+    raise UsageError(
+      f"the {row} row needs {spec.runner}, which is not installed here ({e}; {RUNNERS[spec.runner].install})"
+    ) from None
+
+
 def load(row: str):
   """The runner module of `row`, imported after setting the row's environment. A UsageError when
-  its framework is not installed, or when its runner was imported here under another environment
-  (Keras fixes its backend when first imported: a process per backend)."""
+  its runner was imported here under another environment (Keras fixes its backend when first
+  imported: a process per backend)."""
   spec, runner = ROWS[row], RUNNERS[ROWS[row].runner]
   other = {k: os.environ.get(k) for k, v in spec.environment.items() if os.environ.get(k) != v}
   if other and runner.module in sys.modules:
@@ -94,16 +113,5 @@ def load(row: str):
       f"the {row} row needs {spec.environment}, but its runner already runs here with {other}: a process of its own"
     )
   os.environ.update(spec.environment)
-  try:
-    module = importlib.import_module(runner.module)
-  except ImportError as e:
-    if (e.name or "").startswith("dclf"):  # dclf's own: a bug, not a missing framework
-      raise
-    raise UsageError(
-      f"the {row} row needs {spec.runner}, which is not installed here ({e}; {runner.install})"
-    ) from None
-  if not hasattr(module, "NAME"):  # transitional: until every runner has the contract
-    from dclf.bench import legacy  # pylint: disable=g-import-not-at-top
-
-    return legacy.Adapter(module)
-  return module
+  with framework_imports(row):
+    return importlib.import_module(runner.module)

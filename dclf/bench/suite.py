@@ -93,9 +93,11 @@ def benchmark(
               options=dict(options),
               profile_dir=profile_dir,
             )
+            with runners.framework_imports(row):
+              measurement = runner.run(request)
             return records.record(
               request,
-              runner.run(request),
+              measurement,
               row=row,
               framework=runner.NAME,
               model_flops_per_step=per_image * config.batch_size,

@@ -54,6 +54,18 @@ class Timings:
     return max(self.first_call_s - self.median_s, 0.0)
 
 
+class KeepLast:
+  """A step for `time_steps` that keeps what its last call returned (`last`): the outputs a runner
+  reads once timing is done (the loss of the last training step)."""
+
+  def __init__(self, step: Callable[[], Any]):
+    self._step, self.last = step, None
+
+  def __call__(self):
+    self.last = self._step()
+    return self.last
+
+
 def time_steps(
   step: Callable[[], Any],
   sync: Callable[[Any], None],

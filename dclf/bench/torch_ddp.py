@@ -9,13 +9,15 @@ and returns the Measurement; the first rank to fail ends the whole group with it
 UsageError stays one), and a rank that waits longer than COLLECTIVE_TIMEOUT_S for the others in a
 collective fails instead of hanging.
 
-With --real-data every rank reads the global batch through the trainer's loader and keeps its
-share (the loader splits batches by JAX process, and this process group is not JAX's).
+Each rank gets its share of every global batch from `dclf.bench.data.device_batches` (its shard
+(rank, ranks): the synthetic batch's share placed once, or with --real-data the trainer's loader
+reading only that share, put on the rank's device ahead of the step by the trainer's prefetch).
+The registry keeps JAX on the host CPU in this row's process (`dclf.bench.runners`), which the ranks
+inherit: nothing here may take a GPU's memory from PyTorch.
 """
 
 import contextlib
 import datetime
-import itertools
 import multiprocessing
 import os
 import queue
@@ -24,7 +26,6 @@ import traceback
 import warnings
 from collections.abc import Callable
 
-import jax
 import torch
 import torch._dynamo
 import torch.distributed as dist
@@ -33,19 +34,13 @@ from torch.nn.parallel import DistributedDataParallel
 
 from dclf.bench import data, torch_models
 from dclf.bench.runner import Measurement, Request, check_devices
-from dclf.bench.timing import time_steps
+from dclf.bench.timing import KeepLast, time_steps
 from dclf.cli import TRACEBACK_ENV
 from dclf.errors import RunError, UsageError
 
 BACKENDS = {"gpu": "nccl", "cpu": "gloo"}
 COLLECTIVE_TIMEOUT_S = 600  # the longest one rank waits for the others (rendezvous included)
 OPTIONS = {"channels_last": False, "compile": False}  # compile: False, True (inductor) or a torch.compile backend
-
-
-def _host_jax() -> None:
-  """dclf's data helpers ask JAX for its process count, which starts JAX's backends: on a GPU host or
-  TPU VM that would take the chips (or most GPU memory) from PyTorch. Here JAX stays on the host."""
-  jax.config.update("jax_platforms", "cpu")
 
 
 def found_devices(platform: str) -> tuple[str, str, int]:
@@ -71,7 +66,6 @@ class Row:
   Runs inside the process group of `launch` when there are several ranks."""
 
   def __init__(self, request: Request, rank: int):
-    _host_jax()
     config, options, ranks = request.config, options_of(request), request.devices
     if request.platform == "gpu":
       self.device = torch.device("cuda", rank)
@@ -99,23 +93,16 @@ class Row:
     self.compile_backend = "inductor" if options["compile"] is True else options["compile"] or None
     if self.compile_backend:
       torch._dynamo.reset()  # a cold compile, whatever this process compiled before
-      self._compiled_at_start, self._breaks_at_start = _compile_counts(), dict(counters["graph_break"])
+      self._graphs_at_start, self._breaks_at_start = _dynamo_graphs(), dict(counters["graph_break"])
       net = torch.compile(net, backend=self.compile_backend)
     autocast = lambda: torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=config.half_precision)
     preprocess = torch_models.preprocessor(config, self.device, memory_format)
     self._run_step = torch_models.MODES[request.mode](net, self.model, config, preprocess, autocast)
-    self.batches, self._loader = self._device_batches(request, rank)
+    put = lambda batch: tuple(t.to(self.device) for t in torch_models.host_batch(batch))
+    self.batches = data.device_batches(
+      config, put, real_data=request.real_data, num_classes=request.num_classes, shard=(rank, ranks)
+    )
     self.settings = self._settings(request, options)
-
-  def _device_batches(self, request: Request, rank: int):
-    """(this rank's device batches, the loader to close or None): the same batch forever
-    (synthetic), or the trainer's loader copied over each step."""
-    to_device = lambda images, labels: (images.to(self.device), labels.to(self.device))
-    share = lambda batch: to_device(*torch_models.host_batch(batch, rank, request.devices))
-    if request.real_data:
-      loader = data.real_loader(request.config)
-      return map(share, loader), loader
-    return itertools.repeat(share(data.synthetic_batch(request.config, request.num_classes))), None
 
   def _settings(self, request: Request, options: dict) -> dict:
     settings = {
@@ -150,18 +137,26 @@ class Row:
       dist.barrier(**({"device_ids": [self.device.index]} if self.device.type == "cuda" else {}))
 
   def compile_counts(self) -> dict:
-    """`_compile_counts()` of this row: since it was set up."""
-    now = _compile_counts()
-    return {name: now[name] - self._compiled_at_start[name] for name in now}
+    """Dynamo's graphs (a recompilation is one more) and graph breaks since the row was set up."""
+    breaks = sum(counters["graph_break"].values()) - sum(self._breaks_at_start.values())
+    return {"graphs": _dynamo_graphs() - self._graphs_at_start, "graph_breaks": breaks}
 
   def graph_break_reasons(self) -> list[str]:
     """Why dynamo broke this row's graphs: the explanation of each reason that occurred."""
     grown = [reason for reason, n in counters["graph_break"].items() if n > self._breaks_at_start.get(reason, 0)]
     return sorted({_explanation(reason) for reason in grown})
 
+  def global_mean(self, value: torch.Tensor) -> float:
+    """`value` (this rank's, e.g. the loss of its share) averaged over the ranks: the global batch's
+    loss. A collective: every rank calls it."""
+    if dist.is_initialized():
+      value = value.detach().clone()
+      dist.all_reduce(value)
+      value /= dist.get_world_size()
+    return float(value)
+
   def close(self) -> None:
-    if self._loader is not None:
-      self._loader.close()
+    self.batches.close()
 
 
 def versions() -> dict:
@@ -183,33 +178,32 @@ def _explanation(reason: str) -> str:
   return (explained or lines or [""])[0]
 
 
-def _compile_counts() -> dict:
-  """torch.compile's counts so far in this process: graphs compiled (a recompilation is one more),
-  graph breaks, and inductor's FX graph cache hits and misses."""
-  return {
-    "graphs": _dynamo_graphs(),
-    "graph_breaks": sum(counters["graph_break"].values()),
-    "cache_hits": counters["inductor"]["fxgraph_cache_hit"],
-    "cache_misses": counters["inductor"]["fxgraph_cache_miss"],
-  }
+def _inductor_cache_hits() -> int:
+  """FX graphs inductor loaded from its cache (TORCHINDUCTOR_CACHE_DIR) so far in this process."""
+  return counters["inductor"]["fxgraph_cache_hit"]
 
 
 def time_row(request: Request, rank: int) -> Measurement:
   """This rank's part of `run`; rank 0's Measurement is the row's."""
   row = Row(request, rank)
+  step = KeepLast(row.step)
   try:
-    step = torch_models.AfterWarmup(row.step, request.warmup, _dynamo_graphs)
-    timings = time_steps(step, row.sync, steps=request.num_steps, warmup=request.warmup)
+    timings = time_steps(
+      step,
+      row.sync,
+      steps=request.num_steps,
+      warmup=request.warmup,
+      compilations=_dynamo_graphs if row.compile_backend else None,  # eager PyTorch: nothing to count
+      cache_loads=_inductor_cache_hits if row.compile_backend == "inductor" else None,
+    )
   finally:
     row.close()
-  settings, recompiles, cache_hit = row.settings, None, None
+  loss = row.global_mean(step.last) if request.mode == "train" else None
+  settings = row.settings
   if row.compile_backend:
     counts = row.compile_counts()
     settings.update(dynamo_graphs=counts["graphs"], graph_breaks=counts["graph_breaks"])
     settings["graph_break_reasons"] = row.graph_break_reasons()
-    recompiles = step.since()
-    if row.compile_backend == "inductor":
-      cache_hit = counts["cache_hits"] > 0 and not counts["cache_misses"]
   _, device_kind, _ = found_devices(request.platform)
   return Measurement(
     timings=timings,
@@ -217,10 +211,10 @@ def time_row(request: Request, rank: int) -> Measurement:
     device_kind=device_kind,
     devices=request.devices,
     versions=versions(),
-    compile_s=max(timings.first_call_s - timings.median_s, 0.0),  # compilation, autotuning and allocation
-    recompiles=recompiles,
-    compile_cache_hit=cache_hit,
+    compile_s=timings.first_call_over_step_s,  # compilation, autotuning and allocation
+    compile_cache_hit=timings.first_call_cache_load,
     settings=settings,
+    loss=loss,
     peak_memory_bytes=torch.cuda.max_memory_allocated(row.device) if row.device.type == "cuda" else None,
   )
 

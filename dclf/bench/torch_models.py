@@ -196,29 +196,6 @@ def _predict_step(net, model, config, preprocess, autocast):
 MODES = {"train": _train_step, "eval": _predict_step}
 
 
-def host_batch(batch: dict, rank: int = 0, ranks: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-  """Rank `rank`'s share of a loader batch (`dclf.bench.data`: uint8 NHWC images, int labels), as
-  CPU tensors: the rows rank * B / ranks up to (rank + 1) * B / ranks."""
-  images, labels = np.asarray(batch["image"]), np.asarray(batch["label"], np.int64)
-  share = len(images) // ranks
-  rows = slice(rank * share, (rank + 1) * share)
-  return torch.from_numpy(np.ascontiguousarray(images[rows])), torch.from_numpy(labels[rows])
-
-
-class AfterWarmup:
-  """A step for `dclf.bench.timing.time_steps` that reads `count()` just before the first timed
-  call (after the first call and `warmup` more): `since()` is how much `count()` grew after the
-  warm-up, the recompilations of the timed steps."""
-
-  def __init__(self, step: Callable, warmup: int, count: Callable[[], int]):
-    self._step, self._first_timed, self._count = step, 1 + warmup, count
-    self._calls, self._at_warmup = 0, None
-
-  def __call__(self):
-    if self._calls == self._first_timed:
-      self._at_warmup = self._count()
-    self._calls += 1
-    return self._step()
-
-  def since(self) -> int:
-    return self._count() - self._at_warmup
+def host_batch(batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+  """A host batch of `dclf.bench.data.device_batches` (uint8 NHWC images, int labels) as CPU tensors."""
+  return torch.from_numpy(np.ascontiguousarray(batch["image"])), torch.from_numpy(np.asarray(batch["label"], np.int64))

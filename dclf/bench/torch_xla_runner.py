@@ -2,8 +2,9 @@
 tested) through torch_xla, SPMD data parallelism (`dclf.bench.torch_xla_spmd`, imported by `run`:
 this module imports without torch_xla, so the study can ask `unsupported` in any environment).
 
-torch-xla 2.9 needs torch 2.9, not the torch row's newer release: the row runs with an interpreter
-of its own (`pip install torch==2.9.0 'torch_xla[tpu]==2.9.0'`; without `[tpu]` on a CPU host).
+torch-xla 2.9 needs torch 2.9, not PyTorch's newest release: the row runs with the interpreter of
+an environment that pins both (launch/study-envs.txt's `torch`: torch==2.9.0 with torch_xla, `[tpu]`
+on a TPU VM; on GPU hosts that environment has no torch_xla, and the row is unsupported there).
 torch_xla reads its platform from PJRT_DEVICE when it is imported: `run` sets PJRT_DEVICE (and on a
 CPU, CPU_NUM_DEVICES) from the request where the environment does not, and the device check
 refuses a row whose environment says otherwise. No options.
@@ -11,14 +12,14 @@ refuses a row whose environment says otherwise. No options.
 
 import os
 
-from dclf.bench.runner import Measurement, Request
-from dclf.errors import UsageError
+from dclf.bench.runner import Measurement, Request, Unsupported
 
 NAME = "torch_xla"
 PJRT_DEVICES = {"cpu": "CPU", "tpu": "TPU"}
 
 
-def unsupported(platform: str, options: dict) -> str | None:
+def unsupported(platform: str, options: dict, devices: int) -> str | None:
+  del devices
   if options:
     return f"the torch_xla row takes no options; not {', '.join(sorted(options))}"
   if platform not in PJRT_DEVICES:
@@ -29,9 +30,9 @@ def unsupported(platform: str, options: dict) -> str | None:
 def set_environment(request: Request) -> None:
   """PJRT_DEVICE (and on a CPU, CPU_NUM_DEVICES) from the request, where the environment sets none:
   before torch_xla is imported."""
-  reason = unsupported(request.platform, request.options)
+  reason = unsupported(request.platform, request.options, request.devices)
   if reason:
-    raise UsageError(reason)
+    raise Unsupported(reason)
   os.environ.setdefault("PJRT_DEVICE", PJRT_DEVICES[request.platform])
   if request.platform == "cpu":
     os.environ.setdefault("CPU_NUM_DEVICES", str(request.devices))

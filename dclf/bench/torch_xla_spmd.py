@@ -7,17 +7,19 @@ True)`, bf16 through `torch.autocast("xla")`.
 The Python loop only traces and launches; `dclf.bench.timing` waits for the devices
 (`xm.wait_device_ops`) after each step of the per-step run and once after the back-to-back window.
 Compilations are torch_xla's own metrics (CompileTime): their total over the row is its compile
-time, and any after the warm-up are recompilations. A persistent cache (XLA_PERSISTENT_CACHE_PATH,
-which `xr.initialize_cache` sets) is reported as hit when every compilation was a load from it.
+time, and any after the warm-up are recompilations. The first call's compile is a cache load when
+it loaded from the persistent cache (XLA_PERSISTENT_CACHE_PATH, which `xr.initialize_cache` sets;
+its PersistentCacheHit counter). The global batch reaches the mesh through
+`dclf.bench.data.device_batches`, sharded on its batch axis as it is copied (with --real-data in
+the trainer's prefetch thread, as torch_xla's own ParallelLoader copies in a thread). The registry
+keeps JAX on the host CPU in this row's process (`dclf.bench.runners`): it must not take the TPU.
 """
 
 import importlib.metadata
-import itertools
 import os
 import subprocess
 import sys
 
-import jax
 import numpy as np
 import torch
 import torch_xla
@@ -29,7 +31,7 @@ import torch_xla.runtime as xr
 
 from dclf.bench import data, torch_models
 from dclf.bench.runner import Measurement, Request, check_devices
-from dclf.bench.timing import time_steps
+from dclf.bench.timing import KeepLast, time_steps
 from dclf.errors import RunError, UsageError
 
 PLATFORMS = {"CPU": "cpu", "TPU": "tpu", "CUDA": "gpu"}  # PJRT device type -> platform
@@ -60,16 +62,14 @@ def _compilations() -> int:
   return (met.metric_data("CompileTime") or (0,))[0]
 
 
+def _cache_hits() -> int:
+  return met.counter_value("PersistentCacheHit") or 0
+
+
 def _counts() -> dict:
-  """torch_xla's compilation metrics so far in this process: compilations, their seconds, and the
-  persistent cache's hits and misses."""
+  """torch_xla's compilations so far in this process, and their seconds."""
   compile_time = met.metric_data("CompileTime") or (0, 0)
-  return {
-    "compilations": compile_time[0],
-    "compile_s": compile_time[1] / 1e9,
-    "cache_hits": met.counter_value("PersistentCacheHit") or 0,
-    "cache_misses": met.counter_value("PersistentCacheMiss") or 0,
-  }
+  return {"compilations": compile_time[0], "compile_s": compile_time[1] / 1e9}
 
 
 def versions() -> dict:
@@ -88,7 +88,6 @@ class Row:
   count asked for."""
 
   def __init__(self, request: Request):
-    jax.config.update("jax_platforms", "cpu")  # dclf's data helpers start JAX: it must not take the TPU
     self.platform, self.device_kind, available = found_devices()
     if not xr.is_spmd():
       xr.use_spmd()  # before any tensor is on a device
@@ -107,20 +106,12 @@ class Row:
     autocast = lambda: torch.autocast("xla", dtype=torch.bfloat16, enabled=config.half_precision)
     step = torch_models.MODES[request.mode](model, model, config, torch_models.preprocessor(config, device), autocast)
     self._compiled = torch_xla.compile(step, full_graph=True, name=f"{config.model}_{request.mode}")
-    self.batches, self._loader = self._device_batches(request, device)
-
-  def _device_batches(self, request: Request, device):
-    """(the global batch on the mesh, sharded on its batch axis: the same one forever (synthetic),
-    or the trainer's loader copied over each step; the loader to close or None)."""
     shardings = (xs.ShardingSpec(self.mesh, IMAGE_SHARDING), xs.ShardingSpec(self.mesh, LABEL_SHARDING))
     to_mesh = lambda batch: tuple(
       xm.send_cpu_data_to_device(tensor, device, sharding)[0]
       for tensor, sharding in zip(torch_models.host_batch(batch), shardings)
     )
-    if request.real_data:
-      loader = data.real_loader(request.config)
-      return map(to_mesh, loader), loader
-    return itertools.repeat(to_mesh(data.synthetic_batch(request.config, request.num_classes))), None
+    self.batches = data.device_batches(config, to_mesh, real_data=request.real_data, num_classes=request.num_classes)
 
   def step(self):
     """Traces and launches one step; its output is not waited for."""
@@ -132,15 +123,21 @@ class Row:
     return {name: now[name] - self._counts_at_start[name] for name in now}
 
   def close(self) -> None:
-    if self._loader is not None:
-      self._loader.close()
+    self.batches.close()
 
 
 def run(request: Request) -> Measurement:
   row = Row(request)
-  step = torch_models.AfterWarmup(row.step, request.warmup, _compilations)
+  step = KeepLast(row.step)
   try:
-    timings = time_steps(step, lambda _: xm.wait_device_ops(), steps=request.num_steps, warmup=request.warmup)
+    timings = time_steps(
+      step,
+      lambda _: xm.wait_device_ops(),
+      steps=request.num_steps,
+      warmup=request.warmup,
+      compilations=_compilations,
+      cache_loads=_cache_hits,
+    )
   finally:
     row.close()
   counts, cache = row.counts(), os.environ.get("XLA_PERSISTENT_CACHE_PATH")
@@ -151,8 +148,7 @@ def run(request: Request) -> Measurement:
     devices=request.devices,
     versions=versions(),
     compile_s=counts["compile_s"],  # the step's graph, and the small ones of setting it up
-    recompiles=step.since(),
-    compile_cache_hit=bool(cache) and counts["cache_hits"] > 0 and not counts["cache_misses"],
+    compile_cache_hit=timings.first_call_cache_load,
     settings={
       "precision_policy": torch_models.precision_policy(request.config),
       "distribution": f"SPMD, a 1-D mesh of {request.devices} devices, the batch sharded over it",
@@ -160,4 +156,5 @@ def run(request: Request) -> Measurement:
       "xla_compilations": counts["compilations"],
       "persistent_cache": cache,
     },
+    loss=float(step.last.cpu()) if request.mode == "train" else None,
   )
