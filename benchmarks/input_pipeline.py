@@ -17,6 +17,8 @@ for the raw rows, on first use. Prints a Markdown table with the load average be
 import argparse
 import os
 
+import jax
+
 from configs import default
 from dclf import input_pipeline, parallel
 from dclf.bench import data
@@ -25,8 +27,9 @@ from dclf.bench.records import cpu_model
 
 def row(config, images: int) -> str:
   load = os.getloadavg()[0]
+  put = parallel.create("pmap").put_batch
   cost = data.loader_cost(
-    config, parallel.create("pmap").put_batch, batches=max(1, images // config.batch_size), warmup=4
+    config, lambda batch: jax.block_until_ready(put(batch)), batches=max(1, images // config.batch_size), warmup=4
   )
   per_image_us = lambda seconds: 1e6 * seconds / cost.images
   return (

@@ -1,20 +1,23 @@
-"""Speed of the training and inference steps: JAX, a PyTorch reference and a Keras reference side by side.
+"""Speed of the training and inference steps of one model, for rows of one framework, in this process.
 
-  python -m dclf.benchmark --config configs/sgdnet.py [--config.batch_size=8] [--steps 20]
-      [--warmup 3] [--framework jax|torch|keras|both|all] [--keras-backend tensorflow|tensorflow-xla|jax|torch]
-      [--modes train,eval] [--parallelism pmap,jit] [--precision fp32,bf16] [--json OUT] [--real-data]
-      [--channels-last] [--compile] [--profile DIR]
+  python -m dclf.benchmark --config configs/sgdnet.py [--config.batch_size=8] [--rows jax-pmap,jax-jit]
+      [--platform auto|cpu|gpu|tpu] [--devices N] [--modes train,eval] [--precision fp32,bf16]
+      [--steps 20] [--warmup 3] [--json OUT] [--real-data] [--profile DIR]
 
-JAX runs time the trainer's own compiled steps (`dclf.steps.compile_steps`, run by
-`dclf.bench.jax_runner`); PyTorch runs time `dclf.bench.torch_reference` (optional:
-`pip install -e '.[torch]'`); Keras runs time Keras' own compiled steps of the original code's
-models (`dclf.bench.keras_reference`, optional: `pip install -e '.[keras]'`) on one backend per
-process (Keras fixes it at import): run one process per --keras-backend and merge the --json files
-(`python -m dclf.bench.records DIR`, or `python -m dclf.bench.study` for every row). `both` is JAX
-and PyTorch, `all` adds Keras. All use one timing loop (`dclf.bench.timing`): compilation and
-warm-up excluded and reported apart, device work waited for before the clock is read, synthetic
-data placed on the device once unless --real-data. Prints a Markdown table; --json writes the
-records (fields: `dclf.bench.records`).
+Each row (`dclf.bench.runners.ROWS`: jax-jit, jax-pmap, torch, torch-compile, torch-xla,
+keras-tensorflow, keras-jax, ...) is a framework runner with its options, run data-parallel over
+--devices devices of --platform (auto: the host's accelerator, found from its device files;
+default: all of its devices) with config.batch_size as the global batch. Before timing, each row
+checks that its framework got that platform and that many devices, else one `error:` line; a row
+a framework cannot run on the platform is recorded as unsupported, never run elsewhere. The rows
+of one run are of one framework: several frameworks in one process crash each other (TensorFlow and
+PyTorch) or fix a backend per process (Keras), so `python -m dclf.bench.study` runs each row in a
+process (and interpreter) of its own, and repeats it. All rows share one timing loop
+(`dclf.bench.timing`): compilation and warm-up excluded and reported apart, recompilations in the
+timed steps counted, device work waited for before the clock is read, synthetic data placed on the
+device once unless --real-data. Precision: fp32 on CPUs by default (PyTorch's bf16 convolutions are
+about 20x slower than its fp32 ones there), fp32 and bf16 on accelerators. Prints a Markdown table;
+--json writes the records (fields: `dclf.bench.records`).
 """
 
 import os
@@ -23,137 +26,88 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from dclf import cli
-from dclf.bench import peaks, records
+from dclf.bench import peaks, platforms, records, runners
 from dclf.errors import UsageError
 from dclf.fileio import atomic_write_json
 
-FRAMEWORKS = {
-  "jax": ("jax",),
-  "torch": ("torch",),
-  "keras": ("keras",),
-  "both": ("jax", "torch"),
-  "all": ("jax", "torch", "keras"),
-}
-TORCH_MISSING = "PyTorch is not installed (pip install -e '.[torch]')"
+MODES = ("train", "eval")
+DEFAULT_ROWS = ("jax-pmap", "jax-jit")
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Model configuration file (configs/*.py).", lock_config=True)
+flags.DEFINE_list("rows", list(DEFAULT_ROWS), f"Rows to time, of one framework: {', '.join(runners.ROWS)}.")
+flags.DEFINE_enum("platform", "auto", ["auto", *platforms.PLATFORMS], "Where to run: auto is the host's accelerator.")
+flags.DEFINE_integer(
+  "devices", None, "Devices to run data-parallel over (default: all of the platform).", lower_bound=1
+)
 flags.DEFINE_integer("steps", 20, "Timed steps per configuration.", lower_bound=1)
 flags.DEFINE_integer("warmup", 3, "Untimed steps after the first call, before timing.", lower_bound=0)
-flags.DEFINE_enum(
-  "framework", "jax", list(FRAMEWORKS), "Which implementation(s) to time: both = jax,torch; all adds keras."
-)
-flags.DEFINE_string(
-  "keras-backend",
-  None,
-  "Keras' backend for --framework keras|all: tensorflow, tensorflow-xla (jit_compile=True), jax or torch; one "
-  "backend per process.",
-)
-flags.DEFINE_list("modes", None, "train (train_step, state donated) and/or eval (predict_step); default: both.")
+flags.DEFINE_list("modes", None, "train (train step, state donated) and/or eval (predict step); default: both.")
 flags.DEFINE_list(
-  "parallelism", None, "JAX data parallelism(s), pmap and/or jit (default: both); PyTorch runs one device."
+  "precision", None, "fp32 and/or bf16 (bfloat16 compute, float32 parameters); default: fp32 on CPUs, both elsewhere."
 )
-flags.DEFINE_list("precision", None, "fp32 and/or bf16 (bfloat16 compute, float32 parameters); default: both.")
 flags.DEFINE_string("json", None, "Write the records here as a JSON list (atomically).")
 flags.DEFINE_bool("real-data", False, "Feed the grain train loader of config.dataset every step (transfer included).")
-flags.DEFINE_bool("channels-last", False, "PyTorch reference: channels-last memory format.")
-flags.DEFINE_bool("compile", False, "PyTorch reference: torch.compile the model (JAX steps are always compiled).")
-flags.DEFINE_string("profile", None, "Write a jax.profiler trace of a few steps of each JAX configuration under DIR.")
+flags.DEFINE_string("profile", None, "Write a trace of a few steps of each configuration under DIR (JAX rows).")
 flags.mark_flags_as_required(["config"])
 
 
-def choices(name: str) -> tuple[str, ...]:
-  """What --modes, --parallelism and --precision take (all of it by default). The registries import
-  JAX (seconds): they are read when the flags are checked, after --help has had its answer."""
-  from dclf import parallel  # pylint: disable=g-import-not-at-top
-  from dclf.bench import suite  # pylint: disable=g-import-not-at-top
-
-  return {
-    "modes": suite.MODES,
-    "parallelism": tuple(parallel.PARALLELISMS),
-    "precision": peaks.PRECISIONS,
-    "keras-backend": tuple(suite.KERAS_BACKENDS),
-  }[name]
-
-
-def _check_subset(name: str, values) -> bool:
-  known = choices(name)
+def _check_subset(name: str, values, known) -> bool:
   if values is not None and not (values and set(values) <= set(known)):
     raise flags.ValidationError(f"--{name} takes a comma-separated subset of {','.join(known)}")
   return True
 
 
-def _check_keras_backend(value) -> bool:
-  if value is not None and value not in choices("keras-backend"):
-    raise flags.ValidationError(f"--keras-backend takes one of {', '.join(choices('keras-backend'))}")
-  return True
+flags.register_validator("modes", lambda v: _check_subset("modes", v, MODES))
+flags.register_validator("precision", lambda v: _check_subset("precision", v, peaks.PRECISIONS))
+flags.register_validator("rows", lambda v: _check_subset("rows", v, runners.ROWS))
 
 
-for _name in ("modes", "parallelism", "precision"):
-  flags.register_validator(_name, lambda values, name=_name: _check_subset(name, values))
-flags.register_validator("keras-backend", _check_keras_backend)
+def one_process(rows) -> None:
+  """A UsageError unless `rows` can share a process: one framework, one environment."""
+  frameworks = sorted({runners.framework(row) for row in rows})
+  environments = {tuple(sorted(runners.ROWS[row].environment.items())) for row in rows}
+  if len(frameworks) > 1 or len(environments) > 1:
+    raise UsageError(
+      f"--rows {','.join(rows)}: rows of {', '.join(frameworks)} (or of other environments) need a process each "
+      "(frameworks in one process crash each other or fix one backend); run them with python -m dclf.bench.study"
+    )
 
 
 def _header(results: list[dict]) -> str:
   host = records.host_info()
-  kinds = sorted({f"{r['framework']}: {r['devices']}x {r['device_kind']}" for r in results})
-  versions = sorted({f"{k} {v}" for r in results for k, v in r["versions"].items()})
+  timed = [r for r in results if "unsupported" not in r]
+  kinds = sorted({f"{r['devices']}x {r['device_kind']} ({r['platform']})" for r in timed})
+  versions = sorted({f"{k} {v}" for r in timed for k, v in r["versions"].items()})
   return (
     f"host: {host['cpu']} ({host['cpu_count']} cores), load average "
-    f"{', '.join(map(str, host['load_average']))}; devices: {'; '.join(kinds)}; {', '.join(versions)}"
+    f"{', '.join(map(str, host['load_average']))}; devices: {'; '.join(kinds) or 'none'}; {', '.join(versions)}"
   )
-
-
-def _frameworks(name: str, keras_backend: str | None):
-  """The frameworks to run, and the reference modules they need: {"torch": module, "keras": module}.
-  A reference missing where it was asked for alone is a UsageError; in `both` and `all`, a note."""
-  from dclf.bench import suite  # pylint: disable=g-import-not-at-top  (JAX: slow to import)
-
-  frameworks, references = FRAMEWORKS[name], {}
-  if "keras" in frameworks and keras_backend is None:
-    raise UsageError(f"--framework {name} needs --keras-backend ({', '.join(suite.KERAS_BACKENDS)}; one per process)")
-  if set(frameworks) - {"jax"}:
-    # JAX would otherwise reserve most of a GPU's memory up front and leave the others none.
-    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-  if "torch" in frameworks:
-    references["torch"] = suite.load_torch_reference()
-    if references["torch"] is None:
-      if name == "torch":
-        raise UsageError(TORCH_MISSING)
-      print(f"note: {TORCH_MISSING}; PyTorch records skipped", flush=True)
-  if "keras" in frameworks:
-    try:
-      references["keras"] = suite.load_keras_reference(keras_backend)
-    except UsageError as e:
-      if name == "keras":
-        raise
-      print(f"note: {e}; Keras records skipped", flush=True)
-  return tuple(f for f in frameworks if f == "jax" or references.get(f)), references
 
 
 @cli.command
 def main(argv):
   if len(argv) > 1:
     raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  one_process(FLAGS.rows)
+  platform, devices = platforms.resolve(FLAGS.platform, FLAGS.devices)
+  os.environ.update(platforms.environment(platform, devices))  # before any framework starts
+  os.environ.update(runners.ROWS[FLAGS.rows[0]].environment)
   from dclf.bench import suite  # pylint: disable=g-import-not-at-top  (JAX: slow to import)
   from dclf.progress import setup_logging  # pylint: disable=g-import-not-at-top
 
   logging.set_verbosity(logging.WARNING)
   setup_logging()
-  frameworks, references = _frameworks(FLAGS.framework, FLAGS["keras-backend"].value)
   results = suite.benchmark(
     FLAGS.config,
-    frameworks=frameworks,
-    modes=tuple(FLAGS.modes or choices("modes")),
-    parallelisms=tuple(FLAGS.parallelism or choices("parallelism")),
-    precisions=tuple(FLAGS.precision or choices("precision")),
+    rows=FLAGS.rows,
+    platform=platform,
+    devices=devices,
+    modes=tuple(FLAGS.modes or MODES),
+    precisions=tuple(FLAGS.precision or platforms.default_precisions(platform)),
     num_steps=FLAGS.steps,
     warmup=FLAGS.warmup,
     real_data=FLAGS["real-data"].value,
-    torch_reference=references.get("torch"),
-    torch_options={"channels_last": FLAGS["channels-last"].value, "compile_model": FLAGS.compile},
-    keras_reference=references.get("keras"),
-    keras_backend=FLAGS["keras-backend"].value,
     profile_dir=FLAGS.profile,
   )
   print(_header(results))

@@ -126,13 +126,16 @@ def gather(source, indices, keys, crops=None, crop_size: int = 0) -> dict:
 
 class TrainBatches:
   """Record b: this process's slice of global batch b of an endless, per-epoch shuffled order of
-  `source`'s examples (random `crop_size` windows of the images if crop_size > 0)."""
+  `source`'s examples (random `crop_size` windows of the images if crop_size > 0). The slice is
+  `shard` = (index, count) of the batch: JAX's process index and count unless given (the
+  benchmark's PyTorch processes have their own)."""
 
-  def __init__(self, source, global_batch_size: int, seed: int, crop_size: int = 0, keys=MODEL_KEYS):
+  def __init__(self, source, global_batch_size: int, seed: int, crop_size: int = 0, keys=MODEL_KEYS, shard=None):
     self.source, self._keys, self._crop = source, tuple(keys), crop_size
     self.num_records, self.global_batch_size, self.seed = len(source), global_batch_size, seed
-    self._local = global_batch_size // jax.process_count()
-    self._offset = jax.process_index() * self._local
+    index, count = shard or (jax.process_index(), jax.process_count())
+    self._local = global_batch_size // count
+    self._offset = index * self._local
     self._epochs = {}
     if crop_size:
       height, width = (getattr(source, "image_shape", None) or source[0]["image"].shape)[:2]
@@ -266,11 +269,19 @@ class Loader:
 
 
 def train_loader(
-  source, *, global_batch_size: int, seed: int, workers: int, crop_size: int = 0, keys=MODEL_KEYS, state=None
+  source,
+  *,
+  global_batch_size: int,
+  seed: int,
+  workers: int,
+  crop_size: int = 0,
+  keys=MODEL_KEYS,
+  state=None,
+  shard=None,
 ) -> Loader:
   """Endless batches of this process's share of each global batch (random crops if `crop_size`),
-  from the start or from a saved `state` (`Loader.state()`)."""
-  batches = TrainBatches(source, global_batch_size, seed, crop_size, keys)
+  from the start or from a saved `state` (`Loader.state()`); `shard`: see `TrainBatches`."""
+  batches = TrainBatches(source, global_batch_size, seed, crop_size, keys, shard)
   start = 0 if state is None else start_batch(state, batches)
   return Loader(batches, resolve_workers(workers, source), start)
 

@@ -4,7 +4,8 @@ with `jax.shard_map` over a one-axis device mesh.
 Both keep the training state replicated, shard the batch's leading axis over devices and run
 the same collectives, so they give the same numbers. `put_batch` takes this process's share of a
 global batch, `(per_process, ...)` host arrays, and shards it over the local devices; the model
-state goes to and from the host as NumPy.
+state goes to and from the host as NumPy. Both run over every device unless given a list of them
+(the benchmark's `--devices N` runs on the first N of one platform).
 """
 
 from collections.abc import Callable
@@ -22,8 +23,9 @@ class PmapParallel:
 
   name = "pmap"
 
-  def __init__(self):
-    self.devices = jax.local_devices()
+  def __init__(self, devices=None):
+    self._chosen = devices is not None
+    self.devices = list(devices) if self._chosen else jax.local_devices()
     self._sharding = NamedSharding(Mesh(np.array(self.devices), (AXIS,)), P(AXIS))
 
   def put_state(self, tree):
@@ -41,7 +43,8 @@ class PmapParallel:
     """fn(state, *sharded, *broadcast) -> outputs; one output per device either way."""
     del sharded_output
     in_axes = (0,) + (0,) * num_sharded + (None,) * num_broadcast
-    return jax.pmap(fn, axis_name=AXIS, in_axes=in_axes, donate_argnums=(0,) if donate_state else ())
+    chosen = {"devices": self.devices} if self._chosen else {}
+    return jax.pmap(fn, axis_name=AXIS, in_axes=in_axes, donate_argnums=(0,) if donate_state else (), **chosen)
 
   def get_replicated(self, tree):
     """A replicated step output (e.g. metrics) as host values."""
@@ -57,9 +60,10 @@ class JitParallel:
 
   name = "jit"
 
-  def __init__(self):
-    self.devices = jax.local_devices()
-    self.mesh = Mesh(np.array(jax.devices()), (AXIS,))
+  def __init__(self, devices=None):
+    everywhere = jax.devices() if devices is None else list(devices)
+    self.devices = [d for d in everywhere if d.process_index == jax.process_index()]
+    self.mesh = Mesh(np.array(everywhere), (AXIS,))
     self._replicated = NamedSharding(self.mesh, P())
     self._sharded = NamedSharding(self.mesh, P(AXIS))
 
@@ -95,7 +99,8 @@ class JitParallel:
 PARALLELISMS = {"pmap": PmapParallel, "jit": JitParallel}
 
 
-def create(name: str):
+def create(name: str, devices=None):
+  """The parallelism `name` over `devices` (default: every device of the default backend)."""
   if name not in PARALLELISMS:
     raise ValueError(f"unknown parallelism {name!r}; known: {', '.join(PARALLELISMS)}")
-  return PARALLELISMS[name]()
+  return PARALLELISMS[name](devices)

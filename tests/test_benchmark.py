@@ -1,5 +1,5 @@
-"""`python -m dclf.benchmark`: well-formed records, the CLI, the FLOPs counts, the PyTorch reference's
-graphs. No timing assertions: these run on shared CPUs."""
+"""`python -m dclf.benchmark`: well-formed records, the CLI, the FLOPs counts (the PyTorch rows'
+graphs are tested in tests/test_torch_rows.py). No timing assertions: these run on shared CPUs."""
 
 import functools
 import json
@@ -18,8 +18,6 @@ from dclf.bench import flops, peaks, suite, timing
 from dclf.state import create_train_state
 
 from _runs import run_module
-
-TORCH_SKIP = "PyTorch is an optional dependency (pip install -e '.[torch]'); its reference is not tested without it"
 
 # Hand-computed (docs/benchmarks.md): multiply-adds of every conv and dense layer at 224x224, x2.
 VGG16_FEATURES_MACS = 13_959_364_608  # blocks 1-4
@@ -44,11 +42,16 @@ def run_cli(*args):
   return run_module("dclf.benchmark", *args)
 
 
-def _record_fields_ok(record, mode, parallelism):
-  assert record["framework"] == "jax" and record["mode"] == mode and record["parallelism"] == parallelism
-  assert record["devices"] == jax.device_count() == 2 and record["device_kind"] == "cpu"
+def _record_fields_ok(record, mode, row):
+  assert record["framework"] == "jax" and record["mode"] == mode and record["row"] == row
+  assert record["options"] == {"parallelism": row.removeprefix("jax-")}
+  assert record["devices"] == jax.device_count() == 2 and record["device_kind"] == "cpu" and record["platform"] == "cpu"
   assert record["batch_size"] == 8 and record["batch_size_per_device"] == 4 and record["precision"] == "fp32"
-  assert set(record["versions"]) == {"jax", "jaxlib", "flax"}
+  assert record["versions"].keys() == {"jax", "jaxlib", "flax", "platform"}  # platform: PJRT's (CUDA, TPU runtime)
+  assert record["settings"]["precision_policy"] == "float32" and record["settings"]["matmul_precision"] == "default"
+  assert record["recompiles"] == 0 and record["compile_cache_hit"] in (True, False)  # the AOT executable: never
+  assert record["repeats"] == 1 and record["images_per_sec_runs"] == [record["images_per_sec"]]
+  assert (record["loss"] > 0) if mode == "train" else record["loss"] is None
   for key in (
     "step_time_ms_median",
     "step_time_ms_p90",
@@ -71,18 +74,20 @@ def _record_fields_ok(record, mode, parallelism):
 
 
 def test_harness_records_for_train_and_eval_pmap_and_jit(tiny_config):
-  results = suite.benchmark(tiny_config, modes=("train", "eval"), parallelisms=("pmap", "jit"), num_steps=2, warmup=0)
-  assert [(r["mode"], r["parallelism"]) for r in results] == [
-    ("train", "pmap"),
-    ("train", "jit"),
-    ("eval", "pmap"),
-    ("eval", "jit"),
+  results = suite.benchmark(
+    tiny_config, rows=("jax-pmap", "jax-jit"), platform="cpu", devices=2, modes=("train", "eval"), num_steps=2, warmup=0
+  )
+  assert [(r["row"], r["mode"]) for r in results] == [
+    ("jax-pmap", "train"),
+    ("jax-pmap", "eval"),
+    ("jax-jit", "train"),
+    ("jax-jit", "eval"),
   ]
   for r in results:
-    _record_fields_ok(r, r["mode"], r["parallelism"])
+    _record_fields_ok(r, r["mode"], r["row"])
   per_image = flops.model_flops(models.create_model("softmax", num_classes=3), 32)
   assert results[0]["model_flops_per_step"] == 8 * per_image.train
-  assert results[2]["model_flops_per_step"] == 8 * per_image.forward
+  assert results[1]["model_flops_per_step"] == 8 * per_image.forward
   json.dumps(results)
 
 
@@ -90,11 +95,11 @@ def test_real_data_feeds_the_trainers_loader_every_step(tiny_config):
   """--real-data: the trainer's loader of config.dataset (here the synthetic source) feeds each step, and
   the same configuration runs on one synthetic device batch beside it."""
   results = suite.benchmark(
-    tiny_config, modes=("train",), parallelisms=("pmap",), num_steps=2, warmup=0, real_data=True
+    tiny_config, rows=("jax-pmap",), platform="cpu", devices=2, modes=("train",), num_steps=2, warmup=0, real_data=True
   )
-  assert [r["data"] for r in results] == ["synthetic", "synthetic:train (synthetic, 0 workers)"]
+  assert [r["data"] for r in results] == ["synthetic", "synthetic:train (synthetic, 0 workers, prefetch 4)"]
   for r in results:
-    _record_fields_ok(r, "train", "pmap")
+    _record_fields_ok(r, "train", "jax-pmap")
   synthetic, real = results
   assert synthetic["real_vs_synthetic"] is None and synthetic["loader_images_per_sec_per_core"] is None
   assert real["real_vs_synthetic"] == pytest.approx(real["images_per_sec"] / synthetic["images_per_sec"])
@@ -116,7 +121,7 @@ def test_the_benchmark_times_the_trainers_own_step(tiny_config, tmp_path, monkey
   monkeypatch.setattr(
     jax.stages.Lowered, "compile", lambda self, *a, **k: compiled.append(compile_lowered(self, *a, **k)) or compiled[-1]
   )
-  suite.benchmark(tiny_config, modes=("train",), parallelisms=("pmap",), num_steps=1, warmup=0)
+  suite.benchmark(tiny_config, rows=("jax-pmap",), platform="cpu", devices=2, modes=("train",), num_steps=1, warmup=0)
   assert len(compiled) == 1, "the benchmark compiles the one step it times ahead of time"
   timed, bench_steps = compiled[0], built[-1]
 
@@ -141,6 +146,11 @@ def test_timing_loop_counts_and_syncs():
   assert len(calls) == 1 + 2 + 3 + 3 and len(t.step_s) == 3
   assert synced[-1] == [7, 8, 9]  # back-to-back: one sync over every output, at the end
   assert t.back_to_back_step_s == t.back_to_back_s / 3 and t.back_to_back_cpu_s >= 0
+  assert t.recompiles is None  # no counter: unknown
+  counted = timing.time_steps(
+    lambda: calls.append(1), lambda _: None, steps=3, warmup=2, compilations=lambda: len(calls)
+  )
+  assert counted.recompiles == 6  # the calls after the first and the warm-up ones
 
 
 def test_cli_writes_json(tmp_path):
@@ -156,8 +166,8 @@ def test_cli_writes_json(tmp_path):
     "0",
     "--modes",
     "eval",
-    "--parallelism",
-    "jit",
+    "--rows",
+    "jax-jit",
     "--precision",
     "bf16",
     "--json",
@@ -166,10 +176,12 @@ def test_cli_writes_json(tmp_path):
   assert result.returncode == 0, result.stderr
   records = json.loads(out.read_text())
   assert [(r["model"], r["mode"], r["precision"]) for r in records] == [("softmax", "eval", "bf16")]
-  assert "| jax | softmax | eval | jit | bf16 |" in result.stdout
+  assert records[0]["platform"] == "cpu" and records[0]["devices"] == 1  # --platform auto: this host's CPU, 1 device
+  assert records[0]["host"]["environment"]["XLA_FLAGS"].endswith("--xla_force_host_platform_device_count=1")
+  assert "| jax-jit | softmax | eval | bf16 | 1x cpu (cpu) | 4 (4/device) |" in result.stdout
   assert not list(out.parent.glob(".*.tmp"))
   table = run_module("dclf.bench.records", out.parent)  # a folder of saved records -> a table per model
-  assert table.returncode == 0 and "### softmax:" in table.stdout and "| jax jit | bf16 | eval |" in table.stdout
+  assert table.returncode == 0 and "### softmax:" in table.stdout and "| jax-jit | bf16 | eval |" in table.stdout
   (out.parent / "notes.json").write_text('{"not": "records"}')
   bad = run_module("dclf.bench.records", out.parent)
   assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
@@ -191,23 +203,28 @@ def test_unwritable_json_is_one_line(tmp_path):
     "0",
     "--modes",
     "eval",
-    "--parallelism",
-    "jit",
+    "--rows",
+    "jax-jit",
     "--json",
     tmp_path / "file" / "out.json",
   )
   last = result.stderr.strip().splitlines()[-1]  # after the progress lines of the runs
   assert result.returncode == 2 and last.startswith("error: --json ") and "cannot write the records" in last
-  assert "Traceback" not in result.stderr and "| jax | softmax | eval |" in result.stdout
+  assert "Traceback" not in result.stderr and "| jax-jit | softmax | eval |" in result.stdout
 
 
 @pytest.mark.parametrize(
   "args,message",
   [
     (["--modes", "train,fly"], "--modes takes a comma-separated subset of train,eval"),
+    (["--rows", "jax-jit,jax-vmap"], "--rows takes a comma-separated subset of jax-jit,jax-pmap,torch,"),
+    (["--rows", "jax-jit,torch"], "--rows jax-jit,torch: rows of jax, torch (or of other environments) need a process"),
+    (["--rows", "keras-jax,keras-torch"], "rows of keras (or of other environments) need a process each"),
+    (["--platform", "gpu"], "no gpu devices found in this host's device files; pass --devices N"),
+    (["--devices", "0"], "--devices"),
     (["--steps", "0"], "--steps"),
     (["--config.model=resnet18"], "unknown model 'resnet18'"),
-    (["--config.batch_size=3"], "does not divide by the 2 devices"),
+    (["--devices", "2", "--config.batch_size=3"], "does not divide by the 2 devices"),
     (["--config", "configs/nope.py"], "nope.py"),
   ],
 )
@@ -222,9 +239,11 @@ def test_framework_torch_without_pytorch_is_one_line(tmp_path, monkeypatch):
   (tmp_path / "torch").mkdir()
   (tmp_path / "torch" / "__init__.py").write_text("raise ImportError('no torch here')\n")
   monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
-  result = run_cli("--config", "configs/softmax.py", "--framework", "torch")
-  assert result.returncode == 2
-  assert result.stderr.strip() == "error: PyTorch is not installed (pip install -e '.[torch]')"
+  result = run_cli("--config", "configs/softmax.py", "--rows", "torch")
+  assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+  assert result.stderr.strip().splitlines()[-1] == (  # after dclf's log line of the row it starts
+    "error: the torch row needs torch, which is not installed here (no torch here; pip install -e '.[torch]')"
+  )
 
 
 def test_peak_table_lookup():
@@ -300,60 +319,3 @@ def test_softmax_flops_match_xla_exactly():
   """One dense layer: XLA's count is the 2 x 150528 x 3 multiply-add FLOPs plus the 3 bias adds."""
   forward, _ = _xla_flops_batch_1("softmax", 224)
   assert forward == 2 * 150_528 * 3 + 3
-
-
-# The PyTorch reference.
-
-
-@pytest.mark.parametrize("name", ["softmax", "vgg16_scratch", "vgg16_transfer", "sgdnet"])
-def test_torch_reference_has_the_flax_parameter_counts(name):
-  torch = pytest.importorskip("torch", reason=TORCH_SKIP)
-  from dclf.bench import torch_reference  # pylint: disable=g-import-not-at-top
-
-  flax_model = models.create_model(name, num_classes=3)
-  expected = models.count_params(models.init_shapes(flax_model), flax_model.trainable_keys)
-  with torch.device("meta"):  # shapes only, as init_shapes
-    assert torch_reference.count_params(torch_reference.create_model(name, 3, 224)) == expected
-
-
-@pytest.mark.parametrize("name", ["softmax", "vgg16_scratch", "vgg16_transfer", "sgdnet"])
-def test_torch_flop_counter_agrees_with_the_analytic_count(name):
-  """PyTorch's own FLOP counter over a forward and a training backward: exactly the analytic count,
-  so the frozen part runs no backward in the reference either."""
-  torch = pytest.importorskip("torch", reason=TORCH_SKIP)
-  from torch.utils.flop_counter import FlopCounterMode  # pylint: disable=g-import-not-at-top
-
-  from dclf.bench import torch_reference  # pylint: disable=g-import-not-at-top
-
-  model, x = torch_reference.create_model(name, 3, 32), torch.zeros(1, 3, 32, 32)
-  with FlopCounterMode(display=False) as forward, torch.no_grad():
-    model.eval()(x)
-  with FlopCounterMode(display=False) as train:
-    torch.nn.functional.cross_entropy(model.train()(x), torch.zeros(1, dtype=torch.long)).backward()
-  counted = flops.model_flops(models.create_model(name, num_classes=3), 32)
-  assert (forward.get_total_flops(), train.get_total_flops()) == (counted.forward, counted.train)
-
-
-def test_torch_reference_records(tiny_config):
-  pytest.importorskip("torch", reason=TORCH_SKIP)
-  torch_reference = suite.load_torch_reference()
-  results = suite.benchmark(
-    tiny_config,
-    frameworks=("torch",),
-    modes=("train", "eval"),
-    precisions=("fp32", "bf16"),
-    num_steps=2,
-    warmup=0,
-    torch_reference=torch_reference,
-  )
-  assert [(r["mode"], r["precision"]) for r in results] == [
-    ("train", "fp32"),
-    ("eval", "fp32"),
-    ("train", "bf16"),
-    ("eval", "bf16"),
-  ]
-  for r in results:
-    assert r["framework"] == "torch" and r["devices"] == 1 and r["parallelism"] == "single"
-    assert r["flops_source"] == "analytic" and r["flops_per_step"] == r["model_flops_per_step"] > 0
-    assert r["step_time_ms_median"] > 0 and r["images_per_sec"] > 0 and r["mfu"] is None
-    assert set(r["versions"]) == {"torch"} and r["options"] == {"channels_last": False, "compile": False}

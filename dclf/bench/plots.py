@@ -1,13 +1,14 @@
 """Grouped bar charts for the framework-speed study (`python -m dclf.bench.records DIR --plot OUT.png`).
 
 Matplotlib's object API on its Agg canvas (no pyplot: no GUI backend, no global state). Series are
-coloured by family (the label's first word before a space or a slash: `jax`, `torch`, `keras`),
+coloured by family (the label's first word before a dash, space or slash: `jax`, `torch`, `keras`),
 one colormap's shades per family, so a family's variants read as one group. A panel whose values
 span more than LOG_SPREAD gets a logarithmic axis.
 """
 
 import dataclasses
 import io
+import re
 
 from matplotlib import colormaps, ticker
 from matplotlib.figure import Figure
@@ -29,7 +30,7 @@ class Panel:
 
 
 def family(label: str) -> str:
-  return label.split(" ")[0].split("/")[0]
+  return re.split(r"[-/ ]", label, maxsplit=1)[0]
 
 
 def _rank(label: str) -> tuple:

@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 from keras.src.initializers import random_initializers  # noqa: E402
 from keras.src.legacy.saving import legacy_h5_format  # noqa: E402
 
-from dclf.bench.keras_reference import sgdnet_resnet50, vgg16_head  # noqa: E402
+from dclf.bench.keras_models import sgdnet_resnet50, vgg16_head  # noqa: E402
 
 
 def built_cheaply(builder):

@@ -1,8 +1,7 @@
-"""The Keras reference of `python -m dclf.benchmark --framework keras --keras-backend B`: the poster's
-four classifiers built as the original Keras code builds them, and Keras' own compiled steps, timed
-by the loop every framework uses (`dclf.bench.timing`). Optional (`pip install -e '.[keras]'`); only
-`dclf.bench.suite.load_keras_reference` imports this module, after choosing Keras' backend (Keras
-fixes it when first imported: one backend per process).
+"""The models of the benchmark's Keras rows (`dclf.bench.keras_runner`): the poster's four
+classifiers built as the original Keras code builds them, compiled as it compiles them. Optional
+(`pip install -e '.[keras]'`); imported only after `keras_runner.load` has chosen Keras' backend
+(Keras fixes it when first imported: one backend per process).
 
 The graphs are the original's (github.com/d-roland/distortionClassfication: softmaxRegression/
 softmax.py, vgg16/vgg16_baseline.py, transferLearning/transfer_vgg16.py, sgdnet_transfer/
@@ -18,25 +17,17 @@ Keras 3 differs from the original's Keras 2.3 in two places, both kept equal to 
   categorical cross-entropy was computed from the logits behind the softmax by Keras 2.3 on
   TensorFlow (and by Keras 3 on TensorFlow), but as log(clip(p)) by Keras 3 on JAX and PyTorch,
   which saturates on raw 0..255 pixels and leaves zero gradients. Inference adds the softmax.
-
-The step is Keras' own: `model.train_function` / `predict_function` as `fit` / `predict` build
-them (`make_train_function`: a tf.function, jax.jit with the state donated, or eager PyTorch), with
-an explicit `jit_compile` (Keras' "auto" means False for TensorFlow on a machine without GPU), called
-once per batch as fit's inner loop calls it: no callbacks, no host sync per step. Preprocessing
-(uint8 in; `raw` or `caffe`) is a float32 layer inside the model, so it runs in the compiled step;
-bf16 is Keras' `mixed_bfloat16` policy (bfloat16 compute, float32 variables). Weights are Keras'
-random initialisation: values change no step's speed.
+Preprocessing (uint8 in; `raw` or `caffe`) is a float32 layer inside the model, so it runs in the
+compiled step; bf16 is Keras' `mixed_bfloat16` policy (bfloat16 compute, float32 variables).
+Weights are Keras' random initialisation: values change no step's speed.
 """
 
 import contextlib
 import importlib
-import itertools
 
 import keras
 import numpy as np
 
-from dclf.bench import data, flops, records
-from dclf.bench.timing import time_steps
 from dclf.models.resnet import RESNET50_STAGES
 from dclf.optim import KERAS_EPSILON
 from dclf.preprocess import CAFFE_BGR_MEAN
@@ -159,11 +150,17 @@ def _keras_keys():
   return importlib.import_module("jax").default_prng_impl("threefry2x32")
 
 
+def precision_policy(config) -> str:
+  """Keras' mixed-precision policy for `config.half_precision`: bfloat16 compute, float32 variables."""
+  return "mixed_bfloat16" if config.half_precision else "float32"
+
+
 def compiled_model(config, *, jit_compile: bool, num_classes: int = 3, mode: str = "train") -> keras.Model:
   """`build_model` under the config's precision, compiled as the original compiles it (cross-entropy,
-  here from logits on integer labels; metrics=['accuracy']) with `jit_compile`."""
+  here from logits on integer labels; metrics=['accuracy']) with `jit_compile`. Call it under the
+  distribution's scope: the variables are created here."""
   keras.utils.set_random_seed(config.seed)
-  keras.mixed_precision.set_global_policy("mixed_bfloat16" if config.half_precision else "float32")
+  keras.mixed_precision.set_global_policy(precision_policy(config))
   try:
     with _keras_keys():
       model = build_model(
@@ -182,112 +179,3 @@ def compiled_model(config, *, jit_compile: bool, num_classes: int = 3, mode: str
     jit_compile=jit_compile,
   )
   return model
-
-
-def _fit_loop_step(model: keras.Model, batches, mode: str):
-  """A function that runs Keras' compiled train (or predict) function on the next batch, as `fit`
-  (`predict`) calls it, and returns its outputs unread."""
-  first = next(batches)
-  model._symbolic_build(data_batch=first)  # pylint: disable=protected-access  # what fit and train_on_batch do first
-  if mode == "train":
-    model.make_train_function()
-    fn = model.train_function
-  else:
-    model.make_predict_function()
-    fn = model.predict_function
-    first, batches = (first[0],), ((images,) for images, _ in batches)
-  batches = itertools.chain([first], batches)
-  backend = keras.backend.backend()
-  if backend == "torch" or (backend == "tensorflow" and mode == "eval"):
-    return lambda: fn([next(batches)])
-  if backend == "tensorflow":
-    return lambda: fn(iter([next(batches)]))
-  # JAX: fit keeps the variables' values out of the model while it loops, as one donated state.
-  state = [[v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables]]
-  if mode == "train":
-    state += [[v.value for v in model.optimizer.variables], [v.value for v in model.metrics_variables]]
-  state = tuple(state)
-
-  def step():
-    nonlocal state
-    outputs, state = fn(state, iter([next(batches)]))
-    return outputs
-
-  return step
-
-
-def _sync(outputs) -> None:
-  """Waits for a step's outputs (or a list of them) by reading them back: every backend's way."""
-  for t in keras.tree.flatten(outputs):
-    keras.ops.convert_to_numpy(t)
-
-
-def _device_batches(config, num_classes: int, real_data: bool):
-  """(uint8 images, int32 labels) on Keras' device: one synthetic batch forever, or the trainer's loader."""
-
-  def to_device(batch):
-    return (
-      keras.ops.convert_to_tensor(np.asarray(batch["image"])),
-      keras.ops.convert_to_tensor(np.asarray(batch["label"], np.int32)),
-    )
-
-  if real_data:
-    return map(to_device, data.real_loader(config))
-  return itertools.repeat(to_device(data.synthetic_batch(config, num_classes)))
-
-
-def _device():
-  """(device kind, a reader of the accelerator's peak memory since now, None on a CPU) of Keras' backend."""
-  name = keras.backend.backend()
-  backend = importlib.import_module(name)
-  if name == "jax":
-    device = backend.devices()[0]  # JAX's peak is the process's: one configuration per process for its own
-    return device.device_kind, lambda: (device.memory_stats() or {}).get("peak_bytes_in_use")
-  if name == "torch":
-    if not backend.cuda.is_available():
-      return "cpu", lambda: None
-    backend.cuda.reset_peak_memory_stats()
-    return backend.cuda.get_device_name(), backend.cuda.max_memory_allocated
-  gpus = backend.config.list_physical_devices("GPU")
-  if not gpus:
-    return "cpu", lambda: None
-  backend.config.experimental.reset_memory_stats("GPU:0")
-  kind = backend.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
-  return kind, lambda: backend.config.experimental.get_memory_info("GPU:0")["peak"]
-
-
-def versions() -> dict:
-  name = keras.backend.backend()
-  return {"keras": keras.__version__, name: importlib.import_module(name).__version__}
-
-
-def run(
-  config,
-  *,
-  mode: str,
-  real_data: bool,
-  num_steps: int,
-  warmup: int,
-  model_flops: flops.ModelFlops,
-  keras_backend: str,
-  jit_compile: bool,
-  num_classes: int = 3,
-) -> dict:
-  """Benchmarks `mode` of `config.model` at `config.half_precision` with Keras on its backend;
-  `keras_backend` names the row (`tensorflow-xla`), `jit_compile` is what it compiles with."""
-  model = compiled_model(config, jit_compile=jit_compile, num_classes=num_classes, mode=mode)
-  step = _fit_loop_step(model, _device_batches(config, num_classes, real_data), mode)
-  device_kind, peak_memory = _device()
-  timings = time_steps(step, _sync, steps=num_steps, warmup=warmup)
-  return records.reference_record(
-    framework="keras",
-    versions=versions(),
-    device_kind=device_kind,
-    config=config,
-    mode=mode,
-    data=data.describe(config, real_data),
-    timings=timings,
-    model_flops=model_flops,
-    peak_memory_bytes=peak_memory(),
-    options={"keras_backend": keras_backend, "jit_compile": jit_compile},
-  )

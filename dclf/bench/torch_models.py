@@ -1,21 +1,15 @@
-"""The PyTorch reference of `python -m dclf.benchmark --framework torch|both`: the poster's four
-classifiers in PyTorch and their timed steps. Optional: `pip install -e '.[torch]'`; only
-`dclf.bench.suite` imports this module, when PyTorch runs are asked for.
+"""The PyTorch graphs of the benchmark's torch rows, in one place for both PyTorch runners
+(`dclf.bench.torch_ddp` on CPUs and GPUs, `dclf.bench.torch_xla_spmd` on TPUs): the poster's four
+classifiers, their optimizer, preprocessing and precision policy, and one train or predict step.
 
 A reference, not a product (no weights, no training loop): the graphs, parameter counts and
 frozen parts of `dclf.models` (NCHW tensors; a flattened VGG feature map is channel-height-width
 ordered here and height-width-channel ordered in Flax, which changes no count or FLOP), the same
 optimizer with Keras semantics (RMSprop alpha 0.9 and eps 1e-7 outside the square root, Adam eps
-1e-7, inverse-time decay per step), batch, preprocessing (on the device, inside the step) and
-precision (bf16 autocast over float32 parameters), timed by the loop the JAX runs use
-(`dclf.bench.timing`). One device; no DistributedDataParallel.
-
-Like-for-like with XLA's defaults on NVIDIA GPUs: TF32 matmuls and convolutions, and cuDNN
-autotuning (`cudnn.benchmark`, done during the warm-up). FLOPs are the analytic ones of
-`dclf.bench.flops`, the count the JAX records' MFU uses too.
+1e-7, inverse-time decay per step), preprocessing on the device inside the step, and bf16 autocast
+over float32 parameters (`config.half_precision`). FLOPs are the analytic ones of `dclf.bench.flops`.
 """
 
-import itertools
 from collections.abc import Callable
 
 import numpy as np
@@ -23,8 +17,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dclf.bench import data, flops, records
-from dclf.bench.timing import time_steps
 from dclf.models.resnet import RESNET50_STAGES
 from dclf.models.vgg import VGG16_BLOCKS
 from dclf.optim import KERAS_EPSILON
@@ -36,8 +28,10 @@ KERAS_BN_MOMENTUM = 0.01  # PyTorch's momentum weighs the new batch: 1 - Keras' 
 
 
 class Network(nn.Module):
-  """`head(features(x))`. Frozen features get no gradients, stay in eval mode (BatchNorm uses its
-  moving statistics) and run under `torch.no_grad()`, so autograd records nothing below the head."""
+  """`head(features(x))`. Frozen features get no gradients and stay in eval mode (BatchNorm uses its
+  moving statistics). Autograd records nothing below the head without a `torch.no_grad()` block:
+  neither the image nor a frozen parameter requires a gradient. (Such a block inside `forward` is
+  where torch.compile broke the graph in two.)"""
 
   def __init__(self, features: nn.Module | None, head: nn.Module, freeze_features: bool = False):
     super().__init__()
@@ -52,10 +46,7 @@ class Network(nn.Module):
     return self
 
   def forward(self, x):
-    if self.features is not None:
-      with torch.no_grad() if self.freeze_features else torch.enable_grad():
-        x = self.features(x)
-    return self.head(x)
+    return self.head(x if self.features is None else self.features(x))
 
 
 def _vgg_features() -> nn.Sequential:
@@ -156,25 +147,28 @@ OPTIMIZERS = {
 }
 
 
-def _preprocessor(mode: str, device):
-  """NCHW float32 RGB 0..255 -> model input, as `dclf.preprocess` (constants made on the device once)."""
+def precision_policy(config) -> str:
+  return "bf16 autocast, fp32 parameters" if config.half_precision else "fp32"
+
+
+def preprocessor(config, device, memory_format=torch.contiguous_format) -> Callable:
+  """NHWC uint8 RGB images -> the NCHW float32 model input of `config.preprocess`, as
+  `dclf.preprocess` (the Caffe mean made on the device once)."""
   caffe_mean = torch.tensor(CAFFE_BGR_MEAN, device=device).view(1, 3, 1, 1)
-  return {"raw": lambda x: x, "caffe": lambda x: x.flip(1) - caffe_mean}[mode]
+  mode = {"raw": lambda x: x, "caffe": lambda x: x.flip(1) - caffe_mean}[config.preprocess]
+  return lambda images: mode(images.permute(0, 3, 1, 2).float()).contiguous(memory_format=memory_format)
 
 
-def _device() -> torch.device:
-  return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _train_step(model, config, autocast):
-  """One optimizer step; returns the loss without reading it back (no host sync)."""
+def _train_step(net, model, config, preprocess, autocast):
+  """One optimizer step of `net` (`model`, or a wrapper of it: DDP, torch.compile); returns the
+  loss without reading it back (no host sync)."""
   model.train()
   optimizer = OPTIMIZERS[config.optimizer]([p for p in model.parameters() if p.requires_grad], config)
   schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 / (1.0 + config.lr_decay * step))
 
   def step(images, labels):
     with autocast():
-      logits = model(images)
+      logits = net(preprocess(images))
     loss = F.cross_entropy(logits.float(), labels)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -185,86 +179,23 @@ def _train_step(model, config, autocast):
   return step
 
 
-def _predict_step(model, config, autocast):
+def _predict_step(net, model, config, preprocess, autocast):
   """Class probabilities, as `dclf.steps.predict_step`."""
   del config
   model.eval()
 
   def step(images, labels):
     del labels
-    with torch.inference_mode(), autocast():
-      return torch.softmax(model(images).float(), dim=-1)
+    with torch.no_grad(), autocast():
+      return torch.softmax(net(preprocess(images)).float(), dim=-1)
 
   return step
 
 
+# mode -> (net, model, config, preprocess, autocast) -> step(images, labels).
 MODES = {"train": _train_step, "eval": _predict_step}
 
 
-def _device_batches(config, num_classes, real_data, device):
-  """The same device batch forever (synthetic), or the trainer's grain loader copied over each step."""
-
-  def to_device(batch):
-    return (
-      torch.from_numpy(np.asarray(batch["image"])).to(device, non_blocking=True),
-      torch.from_numpy(np.asarray(batch["label"], np.int64)).to(device, non_blocking=True),
-    )
-
-  if real_data:
-    return map(to_device, data.real_loader(config))
-  return itertools.repeat(to_device(data.synthetic_batch(config, num_classes)))
-
-
-def versions() -> dict:
-  return {"torch": torch.__version__}
-
-
-def run(
-  config,
-  *,
-  mode: str,
-  real_data: bool,
-  num_steps: int,
-  warmup: int,
-  model_flops: flops.ModelFlops,
-  channels_last: bool = False,
-  compile_model: bool = False,
-  num_classes: int = 3,
-) -> dict:
-  """Benchmarks `mode` of `config.model` at `config.half_precision` on one device."""
-  device = _device()
-  torch.manual_seed(config.seed)
-  torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-  torch.backends.cudnn.benchmark = True
-  memory_format = torch.channels_last if channels_last else torch.contiguous_format
-  model = create_model(config.model, num_classes, config.image_size)
-  model = model.to(device, memory_format=memory_format)
-  autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.half_precision)
-  run_step = MODES[mode](model, config, autocast)
-  if compile_model:
-    model.compile()
-
-  batches = _device_batches(config, num_classes, real_data, device)
-  preprocess = _preprocessor(config.preprocess, device)
-
-  def step():
-    images, labels = next(batches)
-    x = preprocess(images.permute(0, 3, 1, 2).float())
-    return run_step(x.contiguous(memory_format=memory_format), labels)
-
-  sync = (lambda _: torch.cuda.synchronize()) if device.type == "cuda" else (lambda _: None)  # CPU ops are synchronous
-  if device.type == "cuda":
-    torch.cuda.reset_peak_memory_stats()
-  timings = time_steps(step, sync, steps=num_steps, warmup=warmup)
-  return records.reference_record(
-    framework="torch",
-    versions=versions(),
-    device_kind=torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
-    config=config,
-    mode=mode,
-    data=data.describe(config, real_data),
-    timings=timings,
-    model_flops=model_flops,
-    peak_memory_bytes=torch.cuda.max_memory_allocated() if device.type == "cuda" else None,
-    options={"channels_last": channels_last, "compile": compile_model},
-  )
+def host_batch(batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+  """A host batch of `dclf.bench.data.device_batches` (uint8 NHWC images, int labels) as CPU tensors."""
+  return torch.from_numpy(np.ascontiguousarray(batch["image"])), torch.from_numpy(np.asarray(batch["label"], np.int64))
