@@ -4,8 +4,10 @@ TensorFlow and PyTorch's Triton crash one process that imports both, Keras fixes
 process, and torch_xla needs another torch release than PyTorch's newest: each framework runs in
 its own process, with its environment's interpreter. DCLF_TORCH_PYTHON, DCLF_TORCH_XLA_PYTHON and
 DCLF_KERAS_PYTHON name them (each one or more interpreters, separated by os.pathsep: the first that
-has the framework runs it); after them, the tests' own interpreter runs a framework it has, and the
-tests of a framework found nowhere are skipped with that reason.
+has the framework runs it); DCLF_STUDY_ENVS=DIR names the environments `launch/study_envs.sh DIR`
+made, each framework run by the one that serves it (launch/study-envs.txt); after them, the tests'
+own interpreter runs a framework it has, and the tests of a framework found nowhere are skipped with
+that reason.
 """
 
 import functools
@@ -37,9 +39,25 @@ def _has(python: str, modules: tuple[str, ...]) -> bool:
   return subprocess.run([python, "-c", probe], capture_output=True, check=False).returncode == 0
 
 
+def _study_environment(framework: str) -> str | None:
+  """The environment of launch/study-envs.txt that serves `framework` (a row such as keras-torch by
+  its own name, else by its framework's: keras-jax by keras)."""
+  serves = {}
+  for line in (REPO / "launch" / "study-envs.txt").read_text().splitlines():
+    if line.strip() and not line.startswith("#"):
+      env, field, *values = line.split()
+      if field == "serves":
+        serves.update(dict.fromkeys(values, env))
+  return serves.get(framework) or serves.get(framework.split("-")[0])
+
+
 def _candidates(framework: str) -> list[str]:
   variable, _ = FRAMEWORKS[framework]
-  return [p for p in os.environ.get(variable, "").split(os.pathsep) if p] + [sys.executable]
+  named = [p for p in os.environ.get(variable, "").split(os.pathsep) if p]
+  envs, env = os.environ.get("DCLF_STUDY_ENVS"), _study_environment(framework)
+  if envs and env:
+    named.append(os.path.join(envs, env, "bin", "python"))
+  return named + [sys.executable]
 
 
 def interpreter(framework: str) -> str | None:
@@ -52,8 +70,8 @@ def skip_reason(framework: str) -> str:
   variable, modules = FRAMEWORKS[framework]
   return (
     f"{framework} is not tested: none of {', '.join(_candidates(framework))} has {' and '.join(modules)}; set "
-    f"{variable} to the interpreter of its environment (docs/benchmarks.md, the study's environments, says how to "
-    "make it)"
+    f"{variable} to the interpreter of its environment, or DCLF_STUDY_ENVS to the folder of launch/study_envs.sh "
+    "(docs/benchmarks.md, the study's environments)"
   )
 
 
