@@ -3,13 +3,14 @@
   python -m dclf.main --config configs/quickstart.py --workdir workdirs/quickstart
 
 No download: `distortions/blur_noise_clean_sample_plus` (scikit-image's bundled photos: 1,080 clean
-training windows, each distorted afresh at every step inside the train step with the poster's
-blur/noise severities, noise colour or monochrome; 360 validation / 360 test images distorted
-once) is built on first use. `small_cnn` is not one of the poster's models: it is sized so the
-whole run takes minutes on 2 CPU cores. Expected result (seed 0, measured on a shared 2-core AMD
-EPYC VM; to be confirmed, with the time, on an idle one): validation accuracy 0.861, test 0.864, and
-0.94 on the wild evaluation set looked at in 224 windows at the photos' own scale (photos it never
-saw, blurred and noised by scipy, Pillow and NumPy: docs/evaluation.md, "Photos from the wild").
+training windows, half of them cut at the photos' own pixels, each distorted afresh at every step
+inside the train step with the poster's blur/noise severities, the noise colour, monochrome or
+salt-and-pepper; 360 validation / 360 test images distorted once) is built on first use.
+`small_cnn` is not one of the poster's models: it is sized so the whole run takes minutes on 2 CPU
+cores. Expected result (seed 0; 4 min 35 s with the dataset build on the idle 2-core AMD EPYC VM,
+2026-12-06): validation accuracy 0.892, test 0.875, and 0.967 on the wild evaluation set (photos
+it never saw, blurred and noised by scipy, Pillow and NumPy), looked at as `dclf.predict` looks at
+a photo (docs/evaluation.md, "Photos from the wild"; seeds 1 and 2 in README.md, "Quickstart").
 """
 
 from configs import default

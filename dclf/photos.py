@@ -36,7 +36,7 @@ from dclf.errors import UsageError
 DECODE_THREADS = min(4, os.cpu_count() or 1)  # photos decoded at once: bounds the memory they take
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 MAX_WINDOWS = 64  # per photo, by default: 64 windows of 224x224 are 9.6 MB
-DEFAULT_COMBINE = "max"  # measured: docs/evaluation.md
+DEFAULT_COMBINE = "mean"  # measured: docs/evaluation.md, "Which view by default"
 
 
 class UnreadableImage(Exception):

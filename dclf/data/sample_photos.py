@@ -75,19 +75,24 @@ def load_window(window: SampleWindow) -> np.ndarray:
   return photo[window.top : window.top + window.side, window.left : window.left + window.side]
 
 
-def windows_by_split(num_windows: int, seed: int, photo_set: str = "sample") -> dict[str, list[SampleWindow]]:
+def windows_by_split(
+  num_windows: int, seed: int, photo_set: str = "sample", native_share: float = 0.0
+) -> dict[str, list[SampleWindow]]:
   """num_windows windows spread evenly over the photos of `photo_set`, grouped by their photo's
-  split. A photo's windows do not depend on the other photos of the set."""
+  split. A photo's windows do not depend on the other photos of the set. `native_share`: the
+  share of the train photos' windows cut at 224, the photo's own pixels (as `dclf.predict` looks
+  at a photo), instead of a random size scaled down to 224; validation and test stay as they are."""
   photos = PHOTO_SETS[photo_set]
   per_photo = max(1, num_windows // len(photos))
   by_split: dict[str, list[SampleWindow]] = {"train": [], "validation": [], "test": []}
   for name, (split, _) in photos.items():
-    by_split[split].extend(_photo_windows(name, per_photo, seed))
+    by_split[split].extend(_photo_windows(name, per_photo, seed, native_share if split == "train" else 0.0))
   return by_split
 
 
-def _photo_windows(name: str, count: int, seed: int) -> list[SampleWindow]:
-  """`count` distinct windows no smaller than 224 (windows are only ever scaled down)."""
+def _photo_windows(name: str, count: int, seed: int, native_share: float = 0.0) -> list[SampleWindow]:
+  """`count` distinct windows no smaller than 224 (windows are only ever scaled down), a share
+  `native_share` of them exactly 224 (drawn per window)."""
   photo = load_photo(name)
   height, width = photo.shape[:2]
   grey = photo.mean(axis=2)
@@ -97,7 +102,8 @@ def _photo_windows(name: str, count: int, seed: int) -> list[SampleWindow]:
   windows = []
   while len(windows) < count:
     for _ in range(_WINDOW_TRIES):
-      side = int(rng.integers(CROP_SIZE, min(height, width) + 1))
+      native = native_share > 0 and rng.random() < native_share  # no draw at 0: the datasets stay as built
+      side = CROP_SIZE if native else int(rng.integers(CROP_SIZE, min(height, width) + 1))
       left = int(rng.integers(0, width - side + 1))
       top = int(rng.integers(0, height - side + 1))
       flat = grey[top : top + side : 4, left : left + side : 4].std() < _MIN_WINDOW_STD

@@ -24,7 +24,7 @@ def test_photos_are_bundled_rgb_pictures():
 
 @pytest.mark.parametrize("config", SAMPLE_CONFIGS, ids=lambda config: config.name)
 def test_default_windows_split_by_photo(config):
-  windows = sample_photos.windows_by_split(config.num_sources, config.seed, config.photos)
+  windows = sample_photos.windows_by_split(config.num_sources, config.seed, config.photos, config.native_share)
   photos = {split: {window.photo for window in items} for split, items in windows.items()}
   assert photos["validation"] == {"coffee"} and photos["test"] == {"chelsea"}
   assert photos["train"] == {n for n, (split, _) in sample_photos.PHOTO_SETS[config.photos].items() if split == "train"}
@@ -38,6 +38,20 @@ def test_default_windows_split_by_photo(config):
       assert window.left + window.side <= width and window.top + window.side <= height
   total = sum(len(items) for items in windows.values())
   assert 2000 <= total * len(config.class_names) <= 4000  # "a few thousand examples"
+
+
+def test_native_share_cuts_that_share_of_the_train_windows_at_224_and_leaves_the_rest_as_they_were():
+  """The quickstart's photos: half of the train windows at the photos' own pixels; validation and
+  test, and every window of a set without native windows, stay what they were."""
+  plain = sample_photos.windows_by_split(1320, 0, "sample_plus")
+  native = sample_photos.windows_by_split(1320, 0, "sample_plus", 0.5)
+  assert native["validation"] == plain["validation"] and native["test"] == plain["test"]
+  assert len(native["train"]) == len(plain["train"]) == 1080
+  share = np.mean([window.side == sample_photos.CROP_SIZE for window in native["train"]])
+  assert 0.45 <= share <= 0.6, share  # a few random-size windows are 224 too
+  assert np.mean([window.side == sample_photos.CROP_SIZE for window in plain["train"]]) < 0.05
+  (quickstart,) = [config for config in configs.CONFIGS if config.name == "blur_noise_clean_sample_plus"]
+  assert quickstart.native_share == 0.5
 
 
 def test_small_sample_build_reads_back_balanced(tmp_path):

@@ -28,6 +28,9 @@ class DistortionsConfig(tfds.core.BuilderConfig):
   with `config.distort_on_device` (the train step distorts it on the device); validation and test
   hold the recipe's examples made as the train step makes them: the JPEG round trip on the clean
   crop, then the filters (the same sources, severities and noise seeds as the config without it).
+  native_share: for sample photos, the share of the train windows cut at 224, the photo's own
+  pixels, instead of a random size shrunk to 224 (`sample_photos.windows_by_split`): a model that
+  predicts in windows at a photo's own scale (`dclf.photos`) then trains at that scale too.
   """
 
   recipe: str
@@ -37,6 +40,7 @@ class DistortionsConfig(tfds.core.BuilderConfig):
   seed: int = 0
   jpeg_quality: int | None = 75
   clean_train: bool = False
+  native_share: float = 0.0
 
   @property
   def class_names(self) -> tuple[str, ...]:
@@ -113,11 +117,13 @@ CONFIGS = (
   DistortionsConfig(
     name="blur_noise_clean_sample_plus",
     description="blur_noise_clean_sample with two grey textures (grass, brick) added to the train "
-    "split: the quickstart's photos (configs/quickstart.py); validation and test as blur_noise_clean_sample.",
+    "split and half of its windows cut at 224, the photos' own pixels (the scale dclf.predict looks "
+    "at): the quickstart's photos (configs/quickstart.py); validation and test as blur_noise_clean_sample.",
     recipe="blur_noise",
     photos="sample_plus",
     num_sources=1320,
     clean_train=True,
+    native_share=0.5,
   ),
   DistortionsConfig(
     name="six_distortions_sample",

@@ -83,7 +83,7 @@ class Builder(ArrayRecordBuilder):
   def _source_splits(self, dl_manager) -> dict[str, list]:
     config = self.builder_config
     if config.photos in sample_photos.PHOTO_SETS:
-      return sample_photos.windows_by_split(self.num_sources, config.seed, config.photos)
+      return sample_photos.windows_by_split(self.num_sources, config.seed, config.photos, config.native_share)
     root = manual_dir(dl_manager, self.name, MANUAL_INSTRUCTIONS)
     refs = sources.find_sources(root)
     if min(len(refs), self.num_sources) < len(splits.SPLIT_NAMES):

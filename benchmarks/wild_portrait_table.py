@@ -1,8 +1,10 @@
-"""The photos of issue 23's table: matplotlib's grace_hopper.jpg (512x600), clean and distorted at
-its own size, in the layout of benchmarks/wild_eval_set.py (a folder per class, labels.csv), so
-benchmarks/wild_accuracy.py and `python -m dclf.predict` score them.
+"""The portrait table: matplotlib's grace_hopper.jpg (512x600), clean and distorted at its own size
+by dclf's own filters and by Pillow and NumPy, in the layout of benchmarks/wild_eval_set.py (a
+folder per class, labels.csv), so `python -m dclf.evaluate --images` and
+benchmarks/predict_views.py score them. These eight photos are the check that a blur of radius 3
+on a 512x600 photo, which a model looking at the photo shrunk to 224 hardly sees, is found.
 
-    PYTHONPATH=. python benchmarks/wild_issue_table.py OUT_DIR
+    PYTHONPATH=. python benchmarks/wild_portrait_table.py OUT_DIR
 
 | file | made with |
 |---|---|
