@@ -125,6 +125,7 @@ def command(main: Callable[..., int | None]) -> Callable[..., int]:
 
   @functools.wraps(main)
   def wrapped(*args, **kwargs) -> int:
+    _quiet_resource_tracker()
     with _BackgroundErrors() as background:
       code = _run_command(main, *args, **kwargs)
     if background.traces:
@@ -134,6 +135,19 @@ def command(main: Callable[..., int | None]) -> Callable[..., int]:
     return code
 
   return wrapped
+
+
+# multiprocessing's resource tracker (a process of its own) frees the shared memory that a command
+# stopped at once left behind (the data workers' batches in flight after a second Ctrl-C), then
+# warns that it did, after the command's one line. It takes its warning filters from the
+# environment of the process that starts it; the memory is freed all the same.
+_QUIET_TRACKER = "ignore:resource_tracker:UserWarning"
+
+
+def _quiet_resource_tracker() -> None:
+  filters = [f for f in os.environ.get("PYTHONWARNINGS", "").split(",") if f]
+  if _QUIET_TRACKER not in filters:
+    os.environ["PYTHONWARNINGS"] = ",".join([*filters, _QUIET_TRACKER])
 
 
 def _run_command(main, *args, **kwargs) -> int:

@@ -164,8 +164,8 @@ def test_a_labels_file_scores_each_group(tmp_path, sample_run):
   )
   assert code == 0, err
   report = json.loads((out / "report.json").read_text())
-  assert report["view"] == {"view": "windows", "scale": 1.0, "combine": "mean", "max_windows": 64}
-  view = photos.Windows(combine="mean")
+  assert report["view"] == {"view": "windows", "scale": 1.0, "combine": "max", "max_windows": 64}
+  view = photos.Windows(combine="max")
   probabilities = _direct(sample_run, [folder / row[0] for row in rows], view)
   labels = [CLASSES[i] for i in probabilities.argmax(1)]
   correct = [label == row[1] for label, row in zip(labels, rows)]
@@ -185,9 +185,9 @@ def test_a_labels_file_scores_each_group(tmp_path, sample_run):
   # The same images as a JSON labels file (a number for a severity): the same report.
   entries = [{"path": r[0], "label": r[1], "generator": r[2], "severity": int(r[3])} for r in rows]
   (folder / "labels.json").write_text(json.dumps(entries))
-  flags = ["--combine", "mean", "--groups", "generator,severity,generator+severity"]
+  flags = ["--combine", "max", "--groups", "generator,severity,generator+severity"]
   assert run_main(evaluate.main, "--workdir", sample_run, "--images", folder / "labels.json", *flags)[0] == 0
-  again = json.loads((sample_run / "eval" / "images_labels_windows_1.0_mean" / "report.json").read_text())
+  again = json.loads((sample_run / "eval" / "images_labels_windows_1.0_max" / "report.json").read_text())
   assert {k: v for k, v in again.items() if k != "dataset"} == {k: v for k, v in report.items() if k != "dataset"}
 
 

@@ -640,6 +640,36 @@ def test_a_write_failure_is_one_line_and_the_checkpoints_stay_intact(tmp_path):
   assert _steps(tmp_path) == [2, 4] and {step: _files(tmp_path / "checkpoints" / step) for step in before} == before
 
 
+_LEAVES_SHARED_MEMORY = """
+import os
+from multiprocessing import shared_memory
+from dclf import cli
+
+@cli.command
+def main():
+  memory = shared_memory.SharedMemory(create=True, size=64)  # in flight, as a data worker's batch
+  print(memory.name, flush=True)
+  raise KeyboardInterrupt
+
+os._exit(main())  # at once, as after a second signal: nothing unlinks it
+"""
+
+
+def test_a_command_stopped_at_once_ends_with_its_one_line_and_its_shared_memory_is_freed():
+  """multiprocessing's resource tracker frees the shared memory a stopped command left and would
+  warn that it did, after the command's line (`test_a_second_signal_during_training_...` met it
+  when the stop caught the data workers' batches in flight)."""
+  env = {k: v for k, v in module_env().items() if k != "PYTHONWARNINGS"}  # as a user's shell has it
+  run = subprocess.run(
+    [sys.executable, "-c", _LEAVES_SHARED_MEMORY], capture_output=True, text=True, timeout=120, cwd=REPO, env=env
+  )
+  assert run.returncode == 130
+  assert run.stderr.splitlines() == [
+    "error: interrupted: stopped without saving (the newest checkpoint, if any, is intact)"
+  ]
+  assert not (Path("/dev/shm") / run.stdout.strip().lstrip("/")).exists()
+
+
 def test_an_internal_error_is_one_line_and_its_trace_goes_to_the_workdir(tmp_path, monkeypatch):
   workdirs = _workdirs()
 

@@ -12,6 +12,7 @@ import multiprocessing.connection
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from pathlib import Path
@@ -98,6 +99,9 @@ def _apply(fn: Callable[[T], R], chunk: Sequence[T]) -> list[R]:
   return [fn(item) for item in chunk]
 
 
+_DEATH_WAIT_S = 5.0  # how long a dead worker's exit status may take to show
+
+
 def _how_it_died(exitcode: int) -> str:
   if exitcode < 0:
     name = signal.Signals(-exitcode).name
@@ -171,11 +175,16 @@ class OrderedPool:
       yield from results
 
   def _causes_of_death(self) -> str:
-    """How the dead workers ended (their exit status comes a moment after their pipes close)."""
+    """How the dead workers ended. Their exit status comes a moment after their pipes close, and
+    the executor's own thread reaps them too: when it reaps a process first, this thread sees no
+    status until that thread has stored it. So it asks again until one shows, for up to 5 s."""
     processes = self._processes()
-    ended = multiprocessing.connection.wait([p.sentinel for p in processes], timeout=0)
-    for process in processes:
-      if process.sentinel in ended:
-        process.join(5)
-    died = [_how_it_died(p.exitcode) for p in processes if p.exitcode not in (None, 0)]
-    return ", ".join(died) or "how is unknown"
+    deadline = time.monotonic() + _DEATH_WAIT_S
+    while True:
+      ended = multiprocessing.connection.wait([p.sentinel for p in processes], timeout=0.1)
+      for process in processes:
+        if process.sentinel in ended:
+          process.join(0.1)
+      died = [_how_it_died(p.exitcode) for p in processes if p.exitcode not in (None, 0)]
+      if died or time.monotonic() > deadline:
+        return ", ".join(died) or "how is unknown"
