@@ -7,7 +7,7 @@ import pytest
 
 import dclf.data
 from dclf import distort
-from dclf.data import sample_photos
+from dclf.data import catalog, sample_photos
 from dclf.data.distortions import configs
 
 from _data_helpers import assert_same_examples, by_key, read_split
@@ -43,15 +43,16 @@ def test_default_windows_split_by_photo(config):
 def test_native_share_cuts_that_share_of_the_train_windows_at_224_and_leaves_the_rest_as_they_were():
   """The quickstart's photos: half of the train windows at the photos' own pixels; validation and
   test, and every window of a set without native windows, stay what they were."""
-  plain = sample_photos.windows_by_split(1320, 0, "sample_plus")
-  native = sample_photos.windows_by_split(1320, 0, "sample_plus", 0.5)
+  _, quickstart = catalog.parse("distortions/blur_noise_clean_sample_plus")
+  assert quickstart.native_share == 0.5
+  sources = (quickstart.num_sources, quickstart.seed, quickstart.photos)
+  plain = sample_photos.windows_by_split(*sources)
+  native = sample_photos.windows_by_split(*sources, quickstart.native_share)
   assert native["validation"] == plain["validation"] and native["test"] == plain["test"]
   assert len(native["train"]) == len(plain["train"]) == 1080
   share = np.mean([window.side == sample_photos.CROP_SIZE for window in native["train"]])
   assert 0.45 <= share <= 0.6, share  # a few random-size windows are 224 too
   assert np.mean([window.side == sample_photos.CROP_SIZE for window in plain["train"]]) < 0.05
-  (quickstart,) = [config for config in configs.CONFIGS if config.name == "blur_noise_clean_sample_plus"]
-  assert quickstart.native_share == 0.5
 
 
 def test_small_sample_build_reads_back_balanced(tmp_path):
