@@ -49,8 +49,8 @@ def run_child(backend: str, *checks: str, env: dict | None = None) -> subprocess
   )
 
 
-def child_results(backend: str, *checks: str) -> dict:
-  result = run_child(backend, *checks)
+def child_results(backend: str, *checks: str, env: dict | None = None) -> dict:
+  result = run_child(backend, *checks, env=env)
   assert result.returncode == 0, result.stderr[-3000:]
   return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -163,8 +163,16 @@ def test_tensorflow_xla_compiles_the_one_device_step():
   assert m["devices"] == 1 and m["timings"]["recompiles"] == 0
 
 
-def test_keras_on_torch_runs_one_device_without_tensorflow():
-  results = child_results("torch", "time:softmax:train:cpu:1")
+def test_keras_on_torch_runs_one_device_without_tensorflow(tmp_path):
+  """The study's torch environment has no TensorFlow. Where the interpreter has one (CI's single
+  reference environment), Keras on PyTorch would import it of its own accord, so the child runs
+  with TensorFlow hidden: a package of that name first on its path whose import raises ImportError,
+  which is how Keras and its dependencies find TensorFlow absent."""
+  hidden = tmp_path / "tensorflow"
+  hidden.mkdir()
+  (hidden / "__init__.py").write_text('raise ImportError("TensorFlow is hidden from this process")\n')
+  path = os.pathsep.join(filter(None, [str(tmp_path), str(REPO), os.environ.get("PYTHONPATH")]))
+  results = child_results("torch", "time:softmax:train:cpu:1", env={"PYTHONPATH": path})
   m = results["time:softmax:train:cpu:1"]
   assert (m["platform"], m["devices"], m["timings"]["recompiles"], m["settings"]["distribution"]) == (
     "cpu",

@@ -6,6 +6,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 
 import jax
 import numpy as np
@@ -228,11 +229,12 @@ def test_an_input_bound_run_warns_once_naming_the_remedies(tmp_path, tiny_config
 
 
 @pytest.fixture(scope="module")
-def raw_sample(tmp_path_factory) -> str:
+def raw_sample(tmp_path_factory) -> Iterator[str]:
   """An 18-window blur_noise_sample with its raw copy."""
   data_dir = str(tmp_path_factory.mktemp("tfds"))
   dclf.data.get_source(SAMPLE, "train", data_dir, build_if_missing=True, data_format="raw")
-  return data_dir
+  yield data_dir
+  shutil.rmtree(data_dir)  # the raw copy (0.7 GB)
 
 
 def test_a_run_on_the_raw_copy_resumes_mid_epoch_like_an_uninterrupted_run(tmp_path, raw_sample):

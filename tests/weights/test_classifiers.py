@@ -10,6 +10,7 @@ pixels than it was trained on is wrong, however exact its weights.
 """
 
 import json
+import shutil
 
 import jax
 import numpy as np
@@ -47,7 +48,8 @@ def classifier(request, tmp_path_factory):
   keras_refs.save_legacy_h5(keras_model, folder / FILES[1], full_model=False)
   keras_model.save_weights(folder / FILES[2])
   model, run = compiled(name)
-  return name, folder, run, zero_variables(model, size), images, logits, probabilities
+  yield name, folder, run, zero_variables(model, size), images, logits, probabilities
+  shutil.rmtree(folder)  # VGG16 three times over (1.3 GB): gone before the next model's files
 
 
 @pytest.mark.parametrize("file", FILES)

@@ -1,6 +1,8 @@
 """SGDNet (rebuilt in Keras with its old layer names) -> sgdnet_quality, the sgdnet classifier's
 features, and its ResNet50 part in the old fchollet layout -> ResNet50V1."""
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -24,7 +26,8 @@ def sgdnet(tmp_path_factory):
   resnet_layers = model.layers[: model.layers.index(model.get_layer("res5c_branch2c")) + 3]
   keras_refs.write_fchollet_h5(model, folder / "fchollet_resnet50_notop.h5", layers=resnet_layers)
   x = preprocess.preprocess(random_images(2, SIZE), "caffe")
-  return folder, x, tensors.predict(x, verbose=0)
+  yield folder, x, tensors.predict(x, verbose=0)
+  shutil.rmtree(folder)
 
 
 @pytest.mark.parametrize("file", ["keras_full.pkl", "keras3.weights.h5"])
