@@ -234,7 +234,7 @@ def raw_sample(tmp_path_factory) -> Iterator[str]:
   data_dir = str(tmp_path_factory.mktemp("tfds"))
   dclf.data.get_source(SAMPLE, "train", data_dir, build_if_missing=True, data_format="raw")
   yield data_dir
-  shutil.rmtree(data_dir)  # the raw copy (0.7 GB)
+  shutil.rmtree(data_dir)  # the dataset and its raw copy
 
 
 def test_a_run_on_the_raw_copy_resumes_mid_epoch_like_an_uninterrupted_run(tmp_path, raw_sample):
